@@ -1,0 +1,269 @@
+"""SDK objects -> neutral records. The only module that knows Agents SDK classes and versions.
+
+Runs on the worker thread, never in an SDK callback. Reads live ``Span``/``Trace`` objects
+defensively: every attribute may be missing (old or future SDKs) or hostile (user data).
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime, timezone
+from typing import Any
+
+from turnscope.exporter.safe import MARKER, clean_text, jsonable, truncate_text
+from turnscope.records import ExceptionInfo, SpanRecord, TraceInfo
+
+# Keys of span data that carry prompts, outputs, tool arguments or tool results.
+CONTENT_KEYS = frozenset(
+    {"input", "output", "response", "instructions", "data", "first_content_at", "text"}
+)
+# SpanError data keys that are identifiers, not content: kept when content capture is off.
+SAFE_ERROR_KEYS = frozenset(
+    {
+        "tool_name",
+        "max_turns",
+        "guardrail",
+        "type",
+        "requested_agents",
+        "server_label",
+        "name",
+        "call_id",
+        "status",
+        "operation",
+        "error_code",
+        "exit_code",
+    }
+)
+REDACTED = "[not captured: capture_content=False]"
+_seq = itertools.count(1)
+
+
+def parse_time(value: Any, fallback: float | None = None) -> datetime | None:
+    """SDK ISO timestamp -> aware UTC datetime; falls back to our own wall clock."""
+    if isinstance(value, str) and value:
+        try:
+            parsed = datetime.fromisoformat(value)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=timezone.utc)
+            return parsed.astimezone(timezone.utc)
+        except ValueError:
+            pass
+    if fallback is not None:
+        return datetime.fromtimestamp(fallback, tz=timezone.utc)
+    return None
+
+
+def exception_info(exc: BaseException | None, capture_content: bool = True) -> ExceptionInfo | None:
+    """Summarise an exception (class, module, message) without keeping the object alive."""
+    if exc is None:
+        return None
+    cls = type(exc)
+    message = ""
+    if capture_content:
+        try:
+            message, _, _ = truncate_text(str(exc), 4096)
+        except Exception:
+            message = f"<unprintable {cls.__name__}>"
+    return ExceptionInfo(
+        type=clean_text(cls.__name__), module=clean_text(cls.__module__ or ""), message=message
+    )
+
+
+class Normalizer:
+    """Converts SDK traces and spans into records, honouring content and size settings."""
+
+    def __init__(self, capture_content: bool = True, max_field_bytes: int = 64 * 1024) -> None:
+        self.capture_content = capture_content
+        self.max_field_bytes = max_field_bytes
+
+    # -- traces --------------------------------------------------------------------------
+
+    def trace(self, trace: Any) -> TraceInfo:
+        """Workflow name, group id and metadata of an SDK trace."""
+        info = TraceInfo(trace_id=_text_attr(trace, "trace_id") or "unknown")
+        info.workflow = _text_attr(trace, "name")
+        info.group_id = _text_attr(trace, "group_id")
+        metadata = _attr(trace, "metadata")
+        if metadata:
+            value, _ = jsonable(metadata, 8192)
+            info.metadata = value if isinstance(value, dict) else {"value": value}
+        return info
+
+    # -- spans ---------------------------------------------------------------------------
+
+    def span(
+        self, span: Any, wall: float | None = None, exc: BaseException | None = None
+    ) -> SpanRecord:
+        """One SDK span -> SpanRecord (running if it has not ended yet)."""
+        span_data = _attr(span, "span_data")
+        kind = span_kind(span_data)
+        record = SpanRecord(
+            trace_id=_text_attr(span, "trace_id") or "unknown",
+            span_id=_text_attr(span, "span_id") or "unknown",
+            parent_id=_text_attr(span, "parent_id"),
+            kind=kind,
+            name=kind,
+            started_at=parse_time(_attr(span, "started_at"), wall),
+            ended_at=parse_time(_attr(span, "ended_at")),
+        )
+        error = _attr(span, "error")
+        if error:
+            self._error(record, error)
+        raw = _fields(span_data)
+        self._fill(record, kind, raw)
+        if exc is not None:
+            record.exception = exception_info(exc, self.capture_content)
+        return record
+
+    def _error(self, record: SpanRecord, error: Any) -> None:
+        message = error.get("message") if isinstance(error, dict) else _attr(error, "message")
+        data = error.get("data") if isinstance(error, dict) else _attr(error, "data")
+        text, _, _ = truncate_text(str(message) if message is not None else "Error", 4096)
+        record.error_message = text
+        if data is not None:
+            if not self.capture_content and isinstance(data, dict):
+                data = {k: (v if k in SAFE_ERROR_KEYS else REDACTED) for k, v in data.items()}
+            value, budget = jsonable(data, self.max_field_bytes)
+            record.error_data = value if isinstance(value, dict) else {"value": value}
+            if budget.truncated:
+                record.truncated = True
+
+    def _fill(self, record: SpanRecord, kind: str, raw: dict[str, Any]) -> None:
+        data: dict[str, Any] = {}
+        cut: dict[str, int] = {}
+        if kind == "response":
+            raw = _response_fields(raw)
+        for key, value in raw.items():
+            if key.startswith("_"):
+                continue
+            if not self.capture_content and key in CONTENT_KEYS:
+                if value is not None:
+                    data[key] = REDACTED
+                continue
+            converted, budget = jsonable(value, self.max_field_bytes)
+            data[key] = converted
+            if budget.truncated:
+                cut[key] = budget.original
+        if cut:
+            record.truncated = True
+            data[MARKER] = {"truncated": cut, "max_field_bytes": self.max_field_bytes}
+        record.data = data
+        record.name = display_name(kind, data)
+        model = data.get("model")
+        if isinstance(model, str):
+            record.model = model
+        if kind == "function":
+            record.tool_name = _str_or_none(data.get("name"))
+        usage = data.get("usage")
+        if isinstance(usage, dict):
+            record.input_tokens = _int(usage.get("input_tokens", usage.get("prompt_tokens")))
+            record.output_tokens = _int(usage.get("output_tokens", usage.get("completion_tokens")))
+
+
+def span_kind(span_data: Any) -> str:
+    """The span's own type: task/turn stay distinct from custom; unknown types pass through."""
+    if span_data is None:
+        return "unknown"
+    try:
+        kind = span_data.type
+    except Exception:
+        kind = None
+    if not isinstance(kind, str) or not kind:
+        kind = type(span_data).__name__.removesuffix("SpanData").lower() or "unknown"
+    return clean_text(kind)[:64]
+
+
+def display_name(kind: str, data: dict[str, Any]) -> str:
+    """A short human label for a span (agent name, tool name, model, guardrail, ...)."""
+    if kind == "turn":
+        return f"turn {data.get('turn')}"
+    if kind == "handoff":
+        return f"{data.get('from_agent') or '?'} → {data.get('to_agent') or '?'}"
+    if kind in ("generation", "response"):
+        model = data.get("model")
+        return model if isinstance(model, str) and model else kind
+    if kind == "mcp_tools":
+        return f"list tools {data.get('server') or ''}".strip()
+    name = data.get("name")
+    if isinstance(name, str) and name:
+        return name[:256]
+    return kind
+
+
+def _fields(span_data: Any) -> dict[str, Any]:
+    """All public fields of a span-data object; ``export()`` only as a last resort."""
+    if span_data is None:
+        return {}
+    try:
+        fields = dict(vars(span_data))
+    except TypeError:
+        fields = {}
+    if not fields:
+        try:
+            exported = span_data.export()
+            if isinstance(exported, dict):
+                fields = {k: v for k, v in exported.items() if k != "type"}
+        except Exception:
+            fields = {}
+    return fields
+
+
+def _response_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    """Lift what a local viewer needs out of the openai ``Response`` object on the span."""
+    out = {k: v for k, v in raw.items() if k != "response"}
+    response = raw.get("response")
+    if response is None:
+        return out
+    out["response_id"] = _attr(response, "id")
+    out["model"] = _attr(response, "model")
+    out["output"] = _attr(response, "output")
+    out["instructions"] = _attr(response, "instructions")
+    status = _attr(response, "status")
+    if status is not None:
+        out["status"] = status
+    for key in ("error", "incomplete_details"):
+        value = _attr(response, key)
+        if value is not None:
+            out[key] = value
+    if out.get("usage") is None:
+        out["usage"] = _attr(response, "usage")
+    return out
+
+
+def _attr(obj: Any, name: str) -> Any:
+    try:
+        return getattr(obj, name, None)
+    except Exception:
+        return None
+
+
+def _text_attr(obj: Any, name: str) -> str | None:
+    value = _attr(obj, name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        try:
+            value = str(value)
+        except Exception:
+            return None
+    text, _, _ = truncate_text(value, 512)
+    return text
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value == value:
+        return int(value)
+    return None
+
+
+def next_seq() -> int:
+    """Process-wide arrival counter used to order spans whose timestamps tie."""
+    return next(_seq)

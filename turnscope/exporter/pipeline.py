@@ -1,0 +1,557 @@
+"""The worker: one thread that drains the processor's buffer, normalises, analyses and writes.
+
+Everything slow or fallible happens here, never on the agent's thread: normalising live SDK
+objects, the verdict, database writes (one transaction per batch) and OTLP export. Sink
+failures are retried with backoff, logged once (not as a flood) and counted in ``stats()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from turnscope.analysis.verdict import analyze
+from turnscope.exporter.normalize import Normalizer, next_seq
+from turnscope.exporter.sinks import Batch, Sink
+from turnscope.records import SpanRecord, TraceInfo
+
+log = logging.getLogger("turnscope")
+
+# Event codes put on the buffer by the processor's callbacks.
+TRACE_START, TRACE_END, SPAN_START, SPAN_END, FLUSH = range(5)
+
+
+@dataclass(slots=True)
+class TraceState:
+    """What the worker holds in memory for one trace."""
+
+    info: TraceInfo
+    spans: dict[str, SpanRecord] = field(default_factory=dict)
+    assigned: dict[str, tuple[str | None, int | None]] = field(default_factory=dict)
+    ambient_exc: int | None = None  # id() of an exception already in flight at trace start
+    touched: float = 0.0
+
+
+@dataclass(slots=True)
+class SinkState:
+    """Retry bookkeeping for one sink."""
+
+    sink: Sink
+    opened: bool = False
+    next_try: float = 0.0
+    backoff: float = 0.5
+    failures: int = 0
+    last_warning: float = -1e9
+    error: str | None = None
+    written: int = 0
+    failed: int = 0
+    pending_spans: dict[tuple[str, str], SpanRecord] = field(default_factory=dict)
+    pending_ended: dict[tuple[str, str], SpanRecord] = field(default_factory=dict)
+    pending_runs: dict[str, Any] = field(default_factory=dict)
+    pending_ended_traces: list[str] = field(default_factory=list)
+
+
+class Pipeline:
+    """Owns the buffer, the worker thread, per-trace state and the sinks."""
+
+    def __init__(
+        self,
+        sinks: list[Sink],
+        normalizer: Normalizer,
+        identity: dict[str, Any],
+        *,
+        max_queue_size: int = 65536,
+        flush_interval: float = 0.5,
+        max_batch_size: int = 4096,
+        heartbeat_interval: float = 5.0,
+        max_cached_spans: int = 200_000,
+        max_pending_spans: int = 100_000,
+        linger: float = 60.0,
+    ) -> None:
+        self.buffer: deque[tuple[Any, ...]] = deque()
+        self.max_queue_size = max_queue_size
+        self.wake_at = max(1, min(max_batch_size, max_queue_size // 2))
+        self.wake = threading.Event()
+        self.normalizer = normalizer
+        self.identity = identity
+        self.flush_interval = flush_interval
+        self.max_batch_size = max_batch_size
+        self.heartbeat_interval = heartbeat_interval
+        self.max_cached_spans = max_cached_spans
+        self.max_pending_spans = max_pending_spans
+        self.linger = linger
+        self.sinks = [SinkState(s) for s in sinks]
+        self.traces: dict[str, TraceState] = {}
+        self.start_exc: dict[str, int] = {}
+        self.dropped = 0
+        self.dropped_by_trace: dict[str, int] = {}
+        self._drop_lock = threading.Lock()
+        self.processed = 0
+        self.worker_errors = 0
+        self._stop = threading.Event()
+        self._stopped = threading.Event()
+        self._last_heartbeat = 0.0
+        self._last_drop_warning = -1e9
+        self._thread = threading.Thread(target=self._run, name="turnscope-worker", daemon=True)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker thread."""
+        self._thread.start()
+
+    def record_drop(self, trace_id: str | None) -> None:
+        """Count an event the processor could not queue (agent's thread, overflow path only)."""
+        with self._drop_lock:
+            self.dropped += 1
+            if trace_id and len(self.dropped_by_trace) < 10_000:
+                self.dropped_by_trace[trace_id] = self.dropped_by_trace.get(trace_id, 0) + 1
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Write everything queued so far; True if done within ``timeout``."""
+        if not self._thread.is_alive():
+            return not self.buffer
+        done = threading.Event()
+        self.buffer.append((FLUSH, done, 0.0, None))
+        self.wake.set()
+        return done.wait(timeout)
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Drain, mark unfinished runs incomplete, close sinks; True if done in time."""
+        self._stop.set()
+        self.wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # -- worker ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            self.wake.wait(self.flush_interval)
+            self.wake.clear()
+            stopping = self._stop.is_set()
+            try:
+                self._cycle()
+            except Exception:  # never let the worker die: the agent would silently lose data
+                self.worker_errors += 1
+                log.exception("turnscope: worker cycle failed")
+            if stopping and not self.buffer:
+                break
+        try:
+            self._finish()
+        except Exception:
+            log.exception("turnscope: shutdown failed")
+        self._stopped.set()
+
+    def _cycle(self) -> None:
+        while True:
+            events, flushes = self._drain()
+            if events:
+                self._process(events)
+            else:
+                self._retry_only()
+            for done in flushes:
+                done.set()
+            if not self.buffer:
+                break
+        now = time.monotonic()
+        if now - self._last_heartbeat >= self.heartbeat_interval:
+            self._last_heartbeat = now
+            for state in self.sinks:
+                if state.opened:
+                    try:
+                        state.sink.heartbeat()
+                    except Exception as exc:
+                        self._sink_failed(state, exc)
+        self._evict(now)
+
+    def _drain(self) -> tuple[list[tuple[Any, ...]], list[threading.Event]]:
+        events: list[tuple[Any, ...]] = []
+        flushes: list[threading.Event] = []
+        buffer = self.buffer
+        while buffer and len(events) < self.max_batch_size:
+            item = buffer.popleft()
+            if item[0] == FLUSH:
+                flushes.append(item[1])
+                break  # write what came before before telling the flusher
+            events.append(item)
+        return events, flushes
+
+    def _process(self, events: list[tuple[Any, ...]]) -> None:
+        batch = Batch()
+        touched: dict[str, TraceState] = {}
+        need_load = self._need_load(events)
+        for code, obj, wall, exc in events:
+            self.processed += 1
+            try:
+                if code in (SPAN_END, SPAN_START):
+                    self._span(code, obj, wall, exc, batch, touched, need_load)
+                elif code == TRACE_START:
+                    self._trace_start(obj, wall, exc, touched, need_load)
+                elif code == TRACE_END:
+                    self._trace_end(obj, wall, exc, batch, touched, need_load)
+            except Exception:
+                self.worker_errors += 1
+                log.debug("turnscope: could not normalise an event", exc_info=True)
+        self._fold_drops(touched, need_load)
+        for trace_id, state in touched.items():
+            try:
+                analysis = analyze(state.info, list(state.spans.values()))
+            except Exception:
+                self.worker_errors += 1
+                log.exception("turnscope: analysis failed for %s", trace_id)
+                continue
+            batch.runs.append(analysis.run)
+            for span in state.spans.values():
+                key = (span.agent, span.turn)
+                if state.assigned.get(span.span_id) != key:
+                    state.assigned[span.span_id] = key
+                    batch.spans.append(span)
+        self._write(batch)
+
+    def _need_load(self, events: list[tuple[Any, ...]]) -> dict[str, tuple[Any, list[Any]]]:
+        """Load stored state for traces this worker does not hold (evicted, resumed, or
+        started by another process) — one query per batch, not one per trace."""
+        unknown: set[str] = set()
+        for _code, obj, _wall, _exc in events:
+            trace_id = _trace_id(obj)
+            if trace_id and trace_id not in self.traces:
+                unknown.add(trace_id)
+        if not unknown:
+            return {}
+        for state in self.sinks:
+            loader = getattr(state.sink, "load_many", None)
+            if state.opened and loader is not None:
+                try:
+                    return loader(sorted(unknown))
+                except Exception as exc:
+                    self._sink_failed(state, exc)
+        return {}
+
+    def _state(
+        self, trace_id: str, touched: dict[str, TraceState], loaded: dict[str, Any]
+    ) -> TraceState:
+        state = self.traces.get(trace_id)
+        if state is None:
+            info, spans = loaded.get(trace_id, (None, []))
+            state = TraceState(info or TraceInfo(trace_id=trace_id))
+            for span in spans:
+                state.spans[span.span_id] = span
+                state.assigned[span.span_id] = (span.agent, span.turn)
+            self.traces[trace_id] = state
+            self._stamp(state.info)
+        state.touched = time.monotonic()
+        touched[trace_id] = state
+        return state
+
+    def _stamp(self, info: TraceInfo) -> None:
+        info.sdk_version = info.sdk_version or self.identity.get("sdk_version")
+        info.process_id = self.identity.get("process_id")
+        info.pid = self.identity.get("pid")
+        info.host = self.identity.get("host")
+
+    def _trace_start(
+        self, trace: Any, wall: float, exc: Any, touched: dict[str, TraceState], loaded: Any
+    ) -> None:
+        fresh = self.normalizer.trace(trace)
+        state = self._state(fresh.trace_id, touched, loaded)
+        info = state.info
+        info.workflow = fresh.workflow or info.workflow
+        info.group_id = fresh.group_id or info.group_id
+        info.metadata = fresh.metadata or info.metadata
+        started = datetime.fromtimestamp(wall, tz=timezone.utc)
+        if info.started_at is None or started < info.started_at:
+            info.started_at = started
+        info.ended_at = None  # a resumed trace is open again
+        info.exception = None
+        state.ambient_exc = id(exc) if exc is not None else None
+
+    def _trace_end(
+        self,
+        trace: Any,
+        wall: float,
+        exc: Any,
+        batch: Batch,
+        touched: dict[str, TraceState],
+        loaded: Any,
+    ) -> None:
+        fresh = self.normalizer.trace(trace)
+        state = self._state(fresh.trace_id, touched, loaded)
+        info = state.info
+        info.workflow = info.workflow or fresh.workflow
+        info.metadata = fresh.metadata or info.metadata  # metadata may be set during the run
+        info.ended_at = datetime.fromtimestamp(wall, tz=timezone.utc)
+        if info.started_at is None:
+            info.started_at = info.ended_at
+        if exc is not None and id(exc) != state.ambient_exc:
+            from turnscope.exporter.normalize import exception_info
+
+            info.exception = exception_info(exc, self.normalizer.capture_content)
+        else:
+            info.exception = None
+        batch.ended_traces.append(info.trace_id)
+
+    def _span(
+        self,
+        code: int,
+        span: Any,
+        wall: float,
+        exc: Any,
+        batch: Batch,
+        touched: dict[str, TraceState],
+        loaded: Any,
+    ) -> None:
+        span_id = _span_id(span)
+        if code == SPAN_START:
+            if exc is not None and span_id:
+                if len(self.start_exc) > 10_000:
+                    self.start_exc.clear()
+                self.start_exc[span_id] = id(exc)
+            record = self.normalizer.span(span, wall)
+            record.ended_at = None  # the end event follows; the worker may see it ended already
+        else:
+            ambient = self.start_exc.pop(span_id, None) if span_id else None
+            in_flight = exc if exc is not None and id(exc) != ambient else None
+            record = self.normalizer.span(span, wall, in_flight)
+            if record.ended_at is None:
+                record.ended_at = datetime.fromtimestamp(wall, tz=timezone.utc)
+        state = self._state(record.trace_id, touched, loaded)
+        previous = state.spans.get(record.span_id)
+        if previous is not None:
+            record.seq = previous.seq
+            if code == SPAN_START and previous.ended_at is not None:
+                return  # duplicate start after the end: keep the ended record
+        else:
+            record.seq = next_seq()
+        state.spans[record.span_id] = record
+        state.assigned.pop(record.span_id, None)  # force a (re)write with its turn
+        if code == SPAN_END:
+            batch.ended_spans.append(record)
+
+    def _fold_drops(self, touched: dict[str, TraceState], loaded: Any) -> None:
+        if not self.dropped_by_trace:
+            return
+        with self._drop_lock:
+            drops, self.dropped_by_trace = self.dropped_by_trace, {}
+        for trace_id, count in drops.items():
+            state = self._state(trace_id, touched, loaded)
+            state.info.dropped_spans += count
+        now = time.monotonic()
+        if now - self._last_drop_warning > 60:
+            self._last_drop_warning = now
+            log.warning(
+                "turnscope: buffer full (max_queue_size=%d), %d events dropped so far; "
+                "the affected runs are marked",
+                self.max_queue_size,
+                self.dropped,
+            )
+
+    # -- sinks -------------------------------------------------------------------------------
+
+    def _retry_only(self) -> None:
+        if any(s.pending_spans or s.pending_runs for s in self.sinks):
+            self._write(Batch())
+
+    def _write(self, batch: Batch) -> None:
+        now = time.monotonic()
+        for state in self.sinks:
+            merged = self._merge_pending(state, batch)
+            if not merged:
+                continue
+            if not state.opened:
+                if now < state.next_try:
+                    self._keep_pending(state, merged)
+                    continue
+                try:
+                    state.sink.open()
+                    state.opened = True
+                except Exception as exc:
+                    self._sink_failed(state, exc)
+                    self._keep_pending(state, merged)
+                    continue
+            if now < state.next_try and state.failures:
+                self._keep_pending(state, merged)
+                continue
+            try:
+                state.sink.write(merged)
+            except Exception as exc:
+                self._sink_failed(state, exc)
+                self._keep_pending(state, merged)
+                continue
+            state.written += len(merged.ended_spans)
+            if state.failures:
+                log.warning(
+                    "turnscope: writing to %s works again after %d failed attempts",
+                    _sink_label(state.sink),
+                    state.failures,
+                )
+            state.failures = 0
+            state.backoff = 0.5
+            state.error = None
+
+    def _merge_pending(self, state: SinkState, batch: Batch) -> Batch:
+        if not (state.pending_spans or state.pending_runs or state.pending_ended_traces):
+            return batch
+        spans = dict(state.pending_spans)
+        for span in batch.spans:
+            spans[(span.trace_id, span.span_id)] = span
+        ended = dict(state.pending_ended)
+        for span in batch.ended_spans:
+            ended[(span.trace_id, span.span_id)] = span
+        runs = dict(state.pending_runs)
+        for run in batch.runs:
+            runs[run.trace_id] = run
+        state.pending_spans, state.pending_ended, state.pending_runs = {}, {}, {}
+        traces, state.pending_ended_traces = state.pending_ended_traces, []
+        return Batch(
+            list(spans.values()),
+            list(runs.values()),
+            traces + batch.ended_traces,
+            list(ended.values()),
+        )
+
+    def _keep_pending(self, state: SinkState, batch: Batch) -> None:
+        for span in batch.spans:
+            state.pending_spans[(span.trace_id, span.span_id)] = span
+        for span in batch.ended_spans:
+            state.pending_ended[(span.trace_id, span.span_id)] = span
+        for run in batch.runs:
+            state.pending_runs[run.trace_id] = run
+        state.pending_ended_traces.extend(batch.ended_traces)
+        overflow = len(state.pending_spans) - self.max_pending_spans
+        if overflow > 0:  # bounded memory: give up on the oldest, and count them
+            for key in list(state.pending_spans)[:overflow]:
+                del state.pending_spans[key]
+                state.pending_ended.pop(key, None)
+            state.failed += overflow
+        if len(state.pending_runs) > self.max_pending_spans:
+            for key in list(state.pending_runs)[: len(state.pending_runs) - self.max_pending_spans]:
+                del state.pending_runs[key]
+        del state.pending_ended_traces[: -self.max_pending_spans]
+
+    def _sink_failed(self, state: SinkState, exc: BaseException) -> None:
+        state.failures += 1
+        state.error = _one_line(exc)
+        now = time.monotonic()
+        state.next_try = now + state.backoff
+        state.backoff = min(state.backoff * 2, 30.0)
+        if state.failures == 1 or now - state.last_warning > 60:
+            state.last_warning = now
+            log.warning(
+                "turnscope: cannot write to %s (%s); keeping up to %d spans and retrying — "
+                "agent runs are not affected",
+                _sink_label(state.sink),
+                state.error,
+                self.max_pending_spans,
+            )
+        else:
+            log.debug("turnscope: %s still failing: %s", _sink_label(state.sink), state.error)
+
+    # -- memory ------------------------------------------------------------------------------
+
+    def _evict(self, now: float) -> None:
+        for trace_id in [
+            t
+            for t, s in self.traces.items()
+            if s.info.ended_at is not None and now - s.touched > self.linger
+        ]:
+            del self.traces[trace_id]
+        total = sum(len(s.spans) for s in self.traces.values())
+        if total <= self.max_cached_spans:
+            return
+        # oldest first, ended traces before running ones; the database keeps them all
+        order = sorted(
+            self.traces.items(), key=lambda kv: (kv[1].info.ended_at is None, kv[1].touched)
+        )
+        for trace_id, state in order:
+            if total <= self.max_cached_spans // 2:
+                break
+            total -= len(state.spans)
+            del self.traces[trace_id]
+
+    def _finish(self) -> None:
+        """At shutdown, runs that never ended are incomplete: the process is going away."""
+        batch = Batch()
+        for state in self.traces.values():
+            if state.info.ended_at is not None and not any(
+                s.ended_at is None for s in state.spans.values()
+            ):
+                continue
+            try:
+                batch.runs.append(
+                    analyze(state.info, list(state.spans.values()), process_alive=False).run
+                )
+            except Exception:
+                log.exception("turnscope: could not close run %s", state.info.trace_id)
+        for state in self.sinks:
+            state.next_try = 0.0
+        self._write(batch)
+        for state in self.sinks:
+            if state.opened:
+                try:
+                    state.sink.close()
+                except Exception as exc:
+                    log.warning("turnscope: closing %s failed: %s", _sink_label(state.sink), exc)
+
+    # -- introspection -----------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: received, written, dropped, failed, and per sink."""
+        sinks = {
+            s.sink.name: {
+                "written": s.written,
+                "failed": s.failed,
+                "pending": len(s.pending_spans),
+                "failures": s.failures,
+                "error": s.error,
+                "open": s.opened,
+            }
+            for s in self.sinks
+        }
+        db = next((v for k, v in sinks.items() if k == "db"), None)
+        written = db["written"] if db else max((v["written"] for v in sinks.values()), default=0)
+        failed = sum(v["failed"] for v in sinks.values())
+        queued = len(self.buffer)
+        return {
+            "received": self.processed + queued + self.dropped,
+            "processed": self.processed,
+            "queued": queued,
+            "written": written,
+            "dropped": self.dropped,
+            "failed": failed,
+            "worker_errors": self.worker_errors,
+            "traces_in_memory": len(self.traces),
+            "sinks": sinks,
+        }
+
+
+def _trace_id(obj: Any) -> str | None:
+    try:
+        value = obj.trace_id
+    except Exception:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _span_id(obj: Any) -> str | None:
+    try:
+        value = obj.span_id
+    except Exception:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}"[:300]
+
+
+def _sink_label(sink: Sink) -> str:
+    return getattr(sink, "label", None) or sink.name

@@ -1,0 +1,155 @@
+"""The tracing processor the SDK calls. Hot path only: stamp, capture, enqueue.
+
+Each callback runs on the agent's thread (usually its event loop). It stamps the wall clock,
+grabs the exception in flight (``sys.exc_info()``: the only way to learn what the runner
+raised), and appends to a bounded buffer. It never raises (on openai-agents < 0.2.5 a
+processor exception fails the user's run), never blocks and never does I/O.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import socket
+import sys
+import time
+import uuid
+from typing import Any
+
+from agents.tracing import TracingProcessor
+
+from turnscope import __version__
+from turnscope.config import Settings
+from turnscope.exporter.normalize import Normalizer
+from turnscope.exporter.pipeline import SPAN_END, SPAN_START, TRACE_END, TRACE_START, Pipeline
+from turnscope.exporter.sinks import Sink
+
+log = logging.getLogger("turnscope")
+_time = time.time
+_exc_info = sys.exc_info
+
+
+def sdk_version() -> str | None:
+    """Installed openai-agents version."""
+    try:
+        from importlib.metadata import version
+
+        return version("openai-agents")
+    except Exception:
+        return None
+
+
+class TurnscopeProcessor(TracingProcessor):
+    """Records Agents SDK traces into a local database (and, optionally, OTLP).
+
+    ``db`` is a file path or SQLAlchemy URL (default ``$TURNSCOPE_DB``, else
+    ``./turnscope.db``); ``db=False`` disables the database sink. Other settings, and their
+    environment variables, are documented in ``turnscope.config.Settings``.
+    """
+
+    def __init__(
+        self,
+        db: str | os.PathLike[str] | bool | None = None,
+        *,
+        capture_content: bool | None = None,
+        max_field_bytes: int | None = None,
+        max_queue_size: int | None = None,
+        flush_interval: float | None = None,
+        sinks: list[Sink] | None = None,
+        **otlp: Any,
+    ) -> None:
+        self.settings = Settings.resolve(
+            db=db,
+            capture_content=capture_content,
+            max_field_bytes=max_field_bytes,
+            max_queue_size=max_queue_size,
+            flush_interval=flush_interval,
+            **otlp,
+        )
+        self.identity = {
+            "process_id": uuid.uuid4().hex[:16],
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "sdk_version": sdk_version(),
+        }
+        all_sinks = self.settings.build_sinks(self.identity) + list(sinks or [])
+        self._pipeline = Pipeline(
+            all_sinks,
+            Normalizer(self.settings.capture_content, self.settings.max_field_bytes),
+            self.identity,
+            max_queue_size=self.settings.max_queue_size,
+            flush_interval=self.settings.flush_interval,
+        )
+        self._buffer = self._pipeline.buffer
+        self._max_queue = self.settings.max_queue_size
+        self._wake_at = self._pipeline.wake_at
+        self._wake = self._pipeline.wake
+        self._shut = False
+        self._pipeline.start()
+        atexit.register(self._atexit)
+
+    # -- SDK callbacks (agent's thread) ------------------------------------------------------
+
+    def _put(self, code: int, obj: Any) -> None:
+        try:
+            buffer = self._buffer
+            if len(buffer) < self._max_queue:
+                buffer.append((code, obj, _time(), _exc_info()[1]))
+                if len(buffer) >= self._wake_at:
+                    self._wake.set()
+            else:
+                self._pipeline.record_drop(getattr(obj, "trace_id", None))
+        except Exception:
+            pass  # never let tracing break the agent
+
+    def on_trace_start(self, trace: Any) -> None:
+        """Queue the trace start (workflow, group, metadata are read later)."""
+        self._put(TRACE_START, trace)
+
+    def on_trace_end(self, trace: Any) -> None:
+        """Queue the trace end with the exception in flight, if any."""
+        self._put(TRACE_END, trace)
+
+    def on_span_start(self, span: Any) -> None:
+        """Queue the span start, so a running run is visible."""
+        self._put(SPAN_START, span)
+
+    def on_span_end(self, span: Any) -> None:
+        """Queue the span end with the exception in flight, if any."""
+        self._put(SPAN_END, span)
+
+    # -- control (user's thread) -------------------------------------------------------------
+
+    def force_flush(self) -> None:
+        """Write everything recorded so far (waits up to 30 s)."""
+        try:
+            self._pipeline.flush(30.0)
+        except Exception:
+            log.debug("turnscope: flush failed", exc_info=True)
+
+    def flush(self, timeout: float | None = 30.0) -> bool:
+        """Write everything recorded so far; True if done within ``timeout`` seconds."""
+        return self._pipeline.flush(timeout)
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Flush, mark unfinished runs incomplete and stop, within ``timeout`` (default 10 s)."""
+        if self._shut:
+            return
+        self._shut = True
+        self._max_queue = 0  # later callbacks are counted as dropped, not queued forever
+        try:
+            if not self._pipeline.stop(10.0 if timeout is None else timeout):
+                log.warning("turnscope: shutdown timed out; some spans may not be written")
+        except Exception:
+            log.debug("turnscope: shutdown failed", exc_info=True)
+
+    def _atexit(self) -> None:
+        self.shutdown(5.0)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters: received, written, dropped, failed (and per-sink details)."""
+        return self._pipeline.stats()
+
+    def __repr__(self) -> str:
+        return f"TurnscopeProcessor(db={self.settings.db_label!r}, version={__version__})"

@@ -1,0 +1,246 @@
+"""The neutral record model every part of turnscope speaks.
+
+Only ``turnscope.exporter.normalize`` knows SDK classes; it turns them into these records.
+The store, the analysis, the OTLP sink, the CLI and the viewer all read and write these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# --- verdict vocabulary (a contract shared with the CLI JSON, the database and the viewer) ---
+
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+SUCCEEDED_WITH_ERRORS = "succeeded_with_errors"
+FAILED = "failed"
+INCOMPLETE = "incomplete"
+STATUSES = (RUNNING, SUCCEEDED, SUCCEEDED_WITH_ERRORS, FAILED, INCOMPLETE)
+
+CATEGORIES = (
+    "max_turns_exceeded",
+    "input_guardrail_tripwire",
+    "output_guardrail_tripwire",
+    "tool_guardrail_tripwire",
+    "tool_error",
+    "tool_timeout",
+    "tool_not_found",
+    "invalid_final_output",
+    "model_error",
+    "model_behavior_error",
+    "handoff_error",
+    "agent_error",
+    "cancelled",
+    "incomplete",
+    "unknown",
+)
+
+# Span kinds. Task and turn spans export as "custom" but keep their own kind here.
+SPAN_KINDS = (
+    "task",
+    "agent",
+    "turn",
+    "generation",
+    "response",
+    "function",
+    "handoff",
+    "guardrail",
+    "custom",
+    "mcp_tools",
+    "transcription",
+    "speech",
+    "speech_group",
+)
+MODEL_KINDS = frozenset({"generation", "response"})
+
+# Span status values stored per span.
+SPAN_RUNNING = "running"
+SPAN_OK = "ok"
+SPAN_ERROR = "error"
+
+
+@dataclass(slots=True)
+class ExceptionInfo:
+    """An exception seen in flight when a trace, task or agent span ended."""
+
+    type: str
+    module: str = ""
+    message: str = ""
+
+    @property
+    def qualified(self) -> str:
+        """Module-qualified class name, e.g. ``agents.exceptions.MaxTurnsExceeded``."""
+        return f"{self.module}.{self.type}" if self.module else self.type
+
+    def to_dict(self) -> dict[str, str]:
+        """Plain-dict form for JSON storage."""
+        return {"type": self.type, "module": self.module, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any] | None) -> ExceptionInfo | None:
+        """Inverse of ``to_dict`` (None stays None)."""
+        if not value:
+            return None
+        return cls(
+            type=str(value.get("type", "")),
+            module=str(value.get("module", "")),
+            message=str(value.get("message", "")),
+        )
+
+
+@dataclass(slots=True)
+class SpanRecord:
+    """One SDK span, normalised. ``data`` holds the type-specific fields, JSON-safe."""
+
+    trace_id: str
+    span_id: str
+    parent_id: str | None
+    kind: str
+    name: str
+    started_at: datetime | None
+    ended_at: datetime | None = None
+    error_message: str | None = None
+    error_data: dict[str, Any] | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    exception: ExceptionInfo | None = None
+    seq: int = 0  # arrival order of on_span_start, breaks timestamp ties
+    truncated: bool = False
+
+    # convenience columns pulled out of ``data`` by the normaliser
+    model: str | None = None
+    tool_name: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+    # filled by the analysis (turns.py): the agent and SDK turn each span belongs to
+    agent: str | None = None
+    turn: int | None = None
+
+    @property
+    def status(self) -> str:
+        """``running``, ``ok`` or ``error``."""
+        if self.error_message is not None:
+            return SPAN_ERROR
+        return SPAN_OK if self.ended_at is not None else SPAN_RUNNING
+
+    @property
+    def duration_ms(self) -> float | None:
+        """Wall duration in milliseconds, None while running."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return (self.ended_at - self.started_at).total_seconds() * 1000.0
+
+
+@dataclass(slots=True)
+class Evidence:
+    """A span that supports a verdict, with a one-line reason."""
+
+    span_id: str | None
+    kind: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (the CLI JSON shape)."""
+        return {"span_id": self.span_id, "kind": self.kind, "message": self.message}
+
+
+@dataclass(slots=True)
+class Verdict:
+    """Why a run ended the way it did. Field meanings are in DESIGN.md."""
+
+    status: str
+    category: str | None = None
+    message: str | None = None
+    exception: str | None = None
+    agent: str | None = None
+    turn: int | None = None
+    max_turns: int | None = None
+    span_id: str | None = None
+    tool: str | None = None
+    explanation: str = ""
+    evidence: list[Evidence] = field(default_factory=list)
+    recovered_errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (without trace id / workflow, which the run adds)."""
+        return {
+            "status": self.status,
+            "category": self.category,
+            "message": self.message,
+            "exception": self.exception,
+            "agent": self.agent,
+            "turn": self.turn,
+            "max_turns": self.max_turns,
+            "span_id": self.span_id,
+            "tool": self.tool,
+            "explanation": self.explanation,
+            "recovered_errors": list(self.recovered_errors),
+            "evidence": [e.to_dict() for e in self.evidence],
+        }
+
+
+@dataclass(slots=True)
+class TraceInfo:
+    """What the SDK's Trace object and the processor's own clock told us about a trace."""
+
+    trace_id: str
+    workflow: str | None = None
+    group_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    exception: ExceptionInfo | None = None
+    sdk_version: str | None = None
+    process_id: str | None = None
+    pid: int | None = None
+    host: str | None = None
+    dropped_spans: int = 0
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """One row of ``runs``: a trace, summarised, with its verdict."""
+
+    trace_id: str
+    workflow: str | None
+    status: str
+    verdict: Verdict
+    group_id: str | None = None
+    metadata: dict[str, Any] | None = None
+    sdk_version: str | None = None
+    process_id: str | None = None
+    pid: int | None = None
+    host: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    trace_ended: bool = False
+    agents: list[str] = field(default_factory=list)
+    turns: int = 0
+    span_count: int = 0
+    error_count: int = 0
+    fatal_error_count: int = 0
+    recovered_error_count: int = 0
+    tool_calls: int = 0
+    model_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    first_input: str | None = None
+    final_output: str | None = None
+    first_error: str | None = None
+    exception: ExceptionInfo | None = None
+    truncated: bool = False
+    dropped_spans: int = 0
+
+    @property
+    def agent_path(self) -> str:
+        """Agents in the order they ran, e.g. ``Triage → Billing``."""
+        return " → ".join(self.agents)
+
+    @property
+    def duration_ms(self) -> float | None:
+        """Trace wall duration (end of trace, or last span end) in milliseconds."""
+        if self.started_at is None or self.ended_at is None:
+            return None
+        return max(0.0, (self.ended_at - self.started_at).total_seconds() * 1000.0)

@@ -1,0 +1,204 @@
+"""Database URLs, engines and schema migrations (SQLite by default, PostgreSQL for teams)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+DEFAULT_DB = "turnscope.db"
+ENV_DB = "TURNSCOPE_DB"
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class StoreError(ValueError):
+    """A database problem worth one clear line to the user (bad URL, missing or foreign DB)."""
+
+
+def resolve_url(db: str | os.PathLike[str] | None = None) -> str:
+    """A file path or SQLAlchemy URL; default ``$TURNSCOPE_DB``, else ``./turnscope.db``."""
+    value = os.fspath(db) if db is not None else os.environ.get(ENV_DB) or DEFAULT_DB
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+def parse_url(url: str) -> URL:
+    """Validate a URL and its driver; raises StoreError with a one-line reason."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"invalid database URL {url!r}: {exc}") from None
+    try:
+        parsed.get_dialect()
+    except NoSuchModuleError:
+        raise StoreError(
+            f"unsupported database URL {redact(url)!r}: use a file path, sqlite:///PATH or "
+            "postgresql+psycopg://USER:PASSWORD@HOST/DB"
+        ) from None
+    except ImportError as exc:
+        raise StoreError(
+            f"the driver for {parsed.drivername} is not installed ({exc.name}); "
+            "for PostgreSQL: pip install 'turnscope[postgres]'"
+        ) from None
+    return parsed
+
+
+def redact(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable URL>"
+
+
+def is_sqlite(url: str | URL) -> bool:
+    """True for SQLite URLs."""
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file behind an SQLite URL (None for in-memory databases)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:" or parsed.database.startswith("file:"):
+        return None
+    return Path(parsed.database)
+
+
+def make_writer_engine(url: str) -> Engine:
+    """Engine for the exporter: SQLite in WAL mode with a busy timeout and immediate
+    transactions, so several processes can write one file."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_path(parsed)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            parsed,
+            connect_args={"timeout": 30.0, "check_same_thread": False},
+            json_serializer=_json_dumps,
+        )
+        _sqlite_pragmas(engine, readonly=False)
+        return engine
+    return create_engine(parsed, pool_pre_ping=True, pool_size=2, json_serializer=_json_dumps)
+
+
+def make_reader_engine(url: str) -> Engine:
+    """Read-only engine for the CLI and the viewer (they never write)."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_path(parsed)
+        if path is not None:
+            if not path.exists():
+                raise StoreError(f"no turnscope database at {path} (record runs first)")
+            ro = URL.create("sqlite", database=f"file:{path}?mode=ro&uri=true")
+            engine = create_engine(
+                ro, connect_args={"uri": True, "timeout": 10.0, "check_same_thread": False}
+            )
+        else:
+            engine = create_engine(parsed)
+        _sqlite_pragmas(engine, readonly=True)
+        return engine
+    return create_engine(
+        parsed,
+        pool_pre_ping=True,
+        connect_args={"options": "-c default_transaction_read_only=on"},
+    )
+
+
+def _json_dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, default=str)
+
+
+def _sqlite_pragmas(engine: Engine, readonly: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # autocommit at the driver level; SQLAlchemy's "begin" event issues our own BEGIN
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute("PRAGMA busy_timeout=30000")
+            if not readonly:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # IMMEDIATE takes the write lock up front: no deadlocked read->write upgrades between
+        # processes sharing the file, and busy_timeout applies.
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def _alembic_config(connection: Any = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest schema revision this turnscope knows."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The schema revision a database is at (None when it has no turnscope schema)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Create or migrate the schema (Alembic), refusing databases that are not turnscope's."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
+    with engine.begin() as conn:
+        tables = set(inspect(conn).get_table_names())
+        script = ScriptDirectory.from_config(_alembic_config())
+        from alembic.runtime.migration import MigrationContext
+
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current is None and tables - {"alembic_version"}:
+            raise StoreError("the database has other tables and no turnscope schema; refusing")
+        known = {rev.revision for rev in script.walk_revisions()}
+        if current is not None and current not in known:
+            raise StoreError(
+                f"the database schema ({current}) is newer than this turnscope; upgrade turnscope"
+            )
+        if revision == "head" and current == script.get_current_head():
+            return
+        command.upgrade(_alembic_config(conn), revision)
+
+
+def check_schema(engine: Engine, label: str) -> None:
+    """Raise StoreError unless ``engine`` points at a turnscope database."""
+    from sqlalchemy.exc import DatabaseError, OperationalError
+
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+    except (OperationalError, DatabaseError) as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise StoreError(f"cannot read {label}: {reason}") from None
+    if "runs" not in tables or "spans" not in tables:
+        raise StoreError(f"{label} is not a turnscope database (no runs/spans tables)")

@@ -1,0 +1,130 @@
+"""SQLAlchemy 2 typed models: ``runs`` (one row per trace, with its verdict), ``spans`` and
+``processes`` (writers and their heartbeats, to tell a running run from a dead one).
+
+Times are naive UTC datetimes (SQLite has no time zones); JSON columns hold data already made
+JSON-safe by the exporter.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base for turnscope's tables."""
+
+
+class Run(Base):
+    """One trace: a summary kept up to date as spans arrive, and its verdict."""
+
+    __tablename__ = "runs"
+
+    trace_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    workflow: Mapped[str | None] = mapped_column(String(512))
+    group_id: Mapped[str | None] = mapped_column(String(512))
+    metadata_json: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    sdk_version: Mapped[str | None] = mapped_column(String(64))
+    process_id: Mapped[str | None] = mapped_column(String(64))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    host: Mapped[str | None] = mapped_column(String(255))
+
+    status: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(64))
+    message: Mapped[str | None] = mapped_column(Text)
+    exception: Mapped[str | None] = mapped_column(String(255))
+    failing_agent: Mapped[str | None] = mapped_column(String(512))
+    failing_turn: Mapped[int | None] = mapped_column(Integer)
+    max_turns: Mapped[int | None] = mapped_column(Integer)
+    failing_span_id: Mapped[str | None] = mapped_column(String(255))
+    failing_tool: Mapped[str | None] = mapped_column(String(512))
+    explanation: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[list[Any] | None] = mapped_column(JSON)
+    recovered_errors: Mapped[list[Any] | None] = mapped_column(JSON)
+    exception_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    agent_path: Mapped[str | None] = mapped_column(Text)
+    agents: Mapped[list[Any] | None] = mapped_column(JSON)
+    turns: Mapped[int] = mapped_column(Integer, default=0)
+    span_count: Mapped[int] = mapped_column(Integer, default=0)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    fatal_error_count: Mapped[int] = mapped_column(Integer, default=0)
+    recovered_error_count: Mapped[int] = mapped_column(Integer, default=0)
+    tool_calls: Mapped[int] = mapped_column(Integer, default=0)
+    model_calls: Mapped[int] = mapped_column(Integer, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+    trace_ended: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    first_input: Mapped[str | None] = mapped_column(Text)
+    final_output: Mapped[str | None] = mapped_column(Text)
+    first_error: Mapped[str | None] = mapped_column(Text)
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+    dropped_spans: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index("ix_runs_started_at", "started_at"),
+        Index("ix_runs_status_started", "status", "started_at"),
+        Index("ix_runs_category_started", "category", "started_at"),
+        Index("ix_runs_workflow_started", "workflow", "started_at"),
+        Index("ix_runs_group_id", "group_id"),
+        Index("ix_runs_process_status", "process_id", "status"),
+    )
+
+
+class SpanRow(Base):
+    """One SDK span, with the agent and turn the analysis assigned to it."""
+
+    __tablename__ = "spans"
+
+    trace_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    span_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    parent_id: Mapped[str | None] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(512))
+    agent: Mapped[str | None] = mapped_column(String(512))
+    turn: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    duration_ms: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    exception: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    model: Mapped[str | None] = mapped_column(String(255))
+    tool_name: Mapped[str | None] = mapped_column(String(512))
+    input_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    truncated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    __table_args__ = (
+        Index("ix_spans_trace_started", "trace_id", "started_at"),
+        Index("ix_spans_tool_name", "tool_name"),
+        Index("ix_spans_kind_status", "kind", "status"),
+    )
+
+
+class Process(Base):
+    """A process that writes runs; its heartbeat tells live runs from orphaned ones."""
+
+    __tablename__ = "processes"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer)
+    host: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime)
+    sdk_version: Mapped[str | None] = mapped_column(String(64))
+    turnscope_version: Mapped[str | None] = mapped_column(String(64))
+    python_version: Mapped[str | None] = mapped_column(String(64))

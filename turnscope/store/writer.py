@@ -1,0 +1,166 @@
+"""The database sink: bulk upserts of spans and runs, one transaction per batch."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Table, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from turnscope.exporter.sinks import Batch
+from turnscope.records import SpanRecord, TraceInfo
+from turnscope.store.convert import (
+    run_row,
+    span_from_row,
+    span_row,
+    to_db_time,
+    trace_info_from_row,
+)
+from turnscope.store.engine import make_writer_engine, redact, upgrade
+from turnscope.store.models import Process, Run, SpanRow
+
+RUNS: Table = Run.__table__  # type: ignore[assignment]
+SPANS: Table = SpanRow.__table__  # type: ignore[assignment]
+PROCESSES: Table = Process.__table__  # type: ignore[assignment]
+
+
+@dataclass(slots=True)
+class ProcessInfo:
+    """Identity of the writing process (stored in ``processes`` for liveness checks)."""
+
+    id: str
+    pid: int
+    host: str
+    sdk_version: str | None
+    turnscope_version: str
+
+
+def upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    """Insert rows, replacing existing ones with the same key (SQLite and PostgreSQL)."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+    else:  # pragma: no cover - other databases: delete then insert
+        for row in rows:
+            conn.execute(
+                table.delete().where(*[table.c[k] == row[k] for k in keys])  # type: ignore[arg-type]
+            )
+        conn.execute(table.insert(), rows)
+        return
+    stmt = insert(table)
+    columns = [c.name for c in table.columns if c.name not in keys]
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys, set_={c: stmt.excluded[c] for c in columns}
+    )
+    conn.execute(stmt, rows)
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class DbSink:
+    """Writes spans and runs to SQLite or PostgreSQL from the pipeline's worker thread."""
+
+    name = "db"
+
+    def __init__(self, url: str, process: ProcessInfo) -> None:
+        self.url = url
+        self.label = redact(url)
+        self.process = process
+        self.engine: Engine | None = None
+
+    def open(self) -> None:
+        """Create the engine, migrate the schema and register this process."""
+        if self.engine is not None:
+            return
+        engine = make_writer_engine(self.url)
+        try:
+            upgrade(engine)
+            now = to_db_time(datetime.now(timezone.utc))
+            with engine.begin() as conn:
+                upsert(
+                    conn,
+                    PROCESSES,
+                    [
+                        {
+                            "id": self.process.id,
+                            "pid": self.process.pid,
+                            "host": self.process.host,
+                            "started_at": now,
+                            "heartbeat_at": now,
+                            "stopped_at": None,
+                            "sdk_version": self.process.sdk_version,
+                            "turnscope_version": self.process.turnscope_version,
+                            "python_version": platform.python_version(),
+                        }
+                    ],
+                    ["id"],
+                )
+        except BaseException:
+            engine.dispose()
+            raise
+        self.engine = engine
+
+    def write(self, batch: Batch) -> None:
+        """Upsert the batch's spans and runs in one transaction."""
+        assert self.engine is not None
+        now = datetime.now(timezone.utc)
+        latest: dict[tuple[str, str], SpanRecord] = {}
+        for span in batch.spans:
+            latest[(span.trace_id, span.span_id)] = span
+        with self.engine.begin() as conn:
+            upsert(conn, SPANS, [span_row(s) for s in latest.values()], ["trace_id", "span_id"])
+            upsert(conn, RUNS, [run_row(r, now) for r in batch.runs], ["trace_id"])
+
+    def heartbeat(self) -> None:
+        """Refresh this process's heartbeat."""
+        if self.engine is None:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(PROCESSES)
+                .where(PROCESSES.c.id == self.process.id)
+                .values(heartbeat_at=to_db_time(datetime.now(timezone.utc)))
+            )
+
+    def load_many(self, trace_ids: list[str]) -> dict[str, tuple[TraceInfo, list[SpanRecord]]]:
+        """What is stored for these traces (ones the worker evicted, or that another process
+        started): one query for the runs, one for the spans of those that exist."""
+        if self.engine is None or not trace_ids:
+            return {}
+        out: dict[str, tuple[TraceInfo, list[SpanRecord]]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(trace_ids, 500):
+                runs = conn.execute(select(RUNS).where(RUNS.c.trace_id.in_(chunk))).all()
+                if not runs:
+                    continue
+                found = [r.trace_id for r in runs]
+                for run in runs:
+                    out[run.trace_id] = (trace_info_from_row(run), [])
+                rows = conn.execute(select(SPANS).where(SPANS.c.trace_id.in_(found))).all()
+                for row in rows:
+                    out[row.trace_id][1].append(span_from_row(row))
+        return out
+
+    def close(self, timeout: float | None = None) -> None:
+        """Mark this process stopped and release connections."""
+        if self.engine is None:
+            return
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(PROCESSES)
+                    .where(PROCESSES.c.id == self.process.id)
+                    .values(stopped_at=to_db_time(datetime.now(timezone.utc)))
+                )
+        finally:
+            self.engine.dispose()
+            self.engine = None
