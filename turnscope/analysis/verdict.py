@@ -339,14 +339,21 @@ def _failure(
     if category == "cancelled" or (exc is None and not fatal):
         return _cancelled(st, failures, exc)
     if category is None:
-        primary = _root_cause(st, fatal)
+        primary = _root_cause(st, [f for f in fatal if not f.echo])
         if primary is not None:
             category = primary.category
         else:
+            # no SpanError names a cause (old SDKs, hooks, guardrail bugs): the span the
+            # exception escaped from does
             origin = _origin(st, exc)
-            category = _origin_category(origin) if origin is not None else None
-            if category is None:
-                category = "unknown" if exc is None else _default_category(exc)
+            if exc is not None and exc.type == "ModelBehaviorError":
+                category = "model_behavior_error"
+            elif origin is not None:
+                category = _origin_category(origin) or "agent_error"
+            elif fatal or exc is not None:
+                category = "agent_error"
+            else:
+                category = "unknown"
             return _from_origin(st, failures, exc, category, origin)
     if category == "guardrail" or category in (
         "input_guardrail_tripwire",
@@ -411,12 +418,6 @@ def _origin_category(span: SpanRecord) -> str | None:
     if span.kind in ("agent", "turn", "guardrail", "custom"):
         return "agent_error"
     return None
-
-
-def _default_category(exc: ExceptionInfo) -> str:
-    if exc.type == "ModelBehaviorError":
-        return "model_behavior_error"
-    return "agent_error"
 
 
 # --- explanations per category ----------------------------------------------------------------

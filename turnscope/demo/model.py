@@ -119,8 +119,8 @@ class DemoModel(Model):
                 input_tokens=inp,
                 output_tokens=out,
                 total_tokens=inp + out,
-                input_tokens_details=InputTokensDetails(cached_tokens=0),
-                output_tokens_details=OutputTokensDetails(reasoning_tokens=0),
+                input_tokens_details=_zeros(InputTokensDetails),
+                output_tokens_details=_zeros(OutputTokensDetails),
             ),
         )
 
@@ -203,6 +203,13 @@ class DemoModel(Model):
         yield ResponseCompletedEvent(
             type="response.completed", response=response, sequence_number=0
         )
+
+
+def _zeros(cls: Any) -> Any:
+    """A usage-details object with every required counter at 0 (fields differ by openai
+    version, e.g. ``cache_write_tokens`` is new)."""
+    fields = getattr(cls, "model_fields", {})
+    return cls(**{name: 0 for name, info in fields.items() if info.is_required()})
 
 
 def _chat_input(system: str | None, input: Any) -> list[dict[str, Any]]:

@@ -176,7 +176,8 @@ def span_kind(span_data: Any) -> str:
 def display_name(kind: str, data: dict[str, Any]) -> str:
     """A short human label for a span (agent name, tool name, model, guardrail, ...)."""
     if kind == "turn":
-        return f"turn {data.get('turn')}"
+        number = data.get("turn")
+        return f"turn {number}" if number is not None else "turn"
     if kind == "handoff":
         return f"{data.get('from_agent') or '?'} → {data.get('to_agent') or '?'}"
     if kind in ("generation", "response"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
@@ -98,10 +99,9 @@ def make_reader_engine(url: str) -> Engine:
         if path is not None:
             if not path.exists():
                 raise StoreError(f"no turnscope database at {path} (record runs first)")
-            ro = URL.create("sqlite", database=f"file:{path}?mode=ro&uri=true")
-            engine = create_engine(
-                ro, connect_args={"uri": True, "timeout": 10.0, "check_same_thread": False}
-            )
+            # sqlite URI filename: mode=ro makes the driver itself refuse writes
+            uri = f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true"
+            engine = create_engine(uri, connect_args={"timeout": 10.0, "check_same_thread": False})
         else:
             engine = create_engine(parsed)
         _sqlite_pragmas(engine, readonly=True)

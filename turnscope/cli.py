@@ -1,0 +1,351 @@
+"""turnscope command line: record demo runs, list runs, explain why a run failed.
+
+Every command reads the database read-only except ``demo``. Errors a user can fix (no
+database, unknown trace id, bad URL) print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from turnscope import __version__
+from turnscope.records import CATEGORIES, STATUSES
+
+EXIT_USAGE = 2
+ENV_JAEGER = "TURNSCOPE_JAEGER_URL"
+
+DB_HELP = "database file or SQLAlchemy URL (default: $TURNSCOPE_DB, else ./turnscope.db)"
+
+
+class CliError(Exception):
+    """A user-fixable problem: printed as one line, exit status 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``turnscope`` command."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"turnscope: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValueError as exc:  # StoreError, ConfigError and bad option values
+        print(f"turnscope: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("turnscope: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (its --help texts are the manual)."""
+    parser = argparse.ArgumentParser(
+        prog="turnscope",
+        description=(
+            "See and debug OpenAI Agents SDK runs: every run recorded with its turns and a "
+            "verdict that says why it failed. Record runs with turnscope.instrument() in your "
+            "app, or try `turnscope demo`."
+        ),
+        epilog="Run `turnscope COMMAND --help` for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"turnscope {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "demo",
+        help="record scripted agent runs (no API key, no network)",
+        description=(
+            "Run scripted workflows through the real Agents SDK Runner with a fake model and "
+            "record them: successes, successes with recovered errors, and every failure "
+            "category the installed SDK can produce."
+        ),
+    )
+    p.add_argument("--db", help="database to write (default: $TURNSCOPE_DB, else ./turnscope.db)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "runs",
+        help="list recorded runs, newest first",
+        description="List recorded runs, newest first, with status and failure category.",
+    )
+    p.add_argument("--db", help=DB_HELP)
+    p.add_argument("--status", choices=STATUSES, help="only runs with this status")
+    p.add_argument("--category", choices=CATEGORIES, help="only failures of this category")
+    p.add_argument("--workflow", help="only runs of this workflow name")
+    p.add_argument("--agent", help="only runs in which this agent ran")
+    p.add_argument("--tool", help="only runs that called this tool")
+    p.add_argument("--search", help="text to find in error messages and explanations")
+    p.add_argument("--since", help="only runs started since: 30m, 2h, 7d or an ISO date/time")
+    p.add_argument("--limit", type=_positive, default=20, help="how many runs (default 20)")
+    p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser(
+        "why",
+        help="explain a run: status, failure category, failing agent and turn, evidence",
+        description=(
+            "Explain one run: its verdict in one sentence, the exception, the failing agent, "
+            "turn and span, the evidence, recovered errors and the turns. TRACE_ID may be a "
+            "unique prefix."
+        ),
+    )
+    p.add_argument("trace_id", metavar="TRACE_ID")
+    p.add_argument("--db", help=DB_HELP)
+    p.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
+    p.set_defaults(func=cmd_why)
+    return parser
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return number
+
+
+def _store(db: str | None) -> Any:
+    from turnscope.store.queries import Store
+
+    return Store(db)
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Record the scripted demo workflows."""
+    from turnscope.demo.workflows import run_demo
+
+    summary = run_demo(db=args.db, progress=not args.quiet)
+    return 0 if summary.ok else 1
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    """List runs as a table or JSON."""
+    from turnscope.store.queries import RunFilter, parse_since
+
+    store = _store(args.db)
+    flt = RunFilter(
+        status=args.status,
+        category=args.category,
+        workflow=args.workflow,
+        agent=args.agent,
+        tool=args.tool,
+        search=args.search,
+        since=parse_since(args.since),
+    )
+    runs = store.list_runs(flt, limit=args.limit)
+    if args.json:
+        print(json.dumps(runs, indent=2, ensure_ascii=False, default=str))
+        return 0
+    total = store.count_runs(flt)
+    print(render_runs_table(runs, color=_color()))
+    shown = f"{len(runs)} of {total} runs" if total > len(runs) else f"{total} runs"
+    print(f"\n{shown} in {store.label}. Explain one: turnscope why TRACE_ID")
+    return 0
+
+
+STATUS_COLORS = {
+    "succeeded": "32",
+    "succeeded_with_errors": "33",
+    "failed": "31",
+    "incomplete": "35",
+    "running": "36",
+}
+
+
+def _color() -> bool:
+    return sys.stdout.isatty() and os.environ.get("NO_COLOR") is None
+
+
+def _paint(text: str, code: str | None, color: bool) -> str:
+    return f"\x1b[{code}m{text}\x1b[0m" if color and code else text
+
+
+def render_runs_table(runs: list[dict[str, Any]], color: bool = False) -> str:
+    """Runs as an aligned text table."""
+    headers = ["STARTED", "STATUS", "CATEGORY", "WORKFLOW", "AGENTS", "TURNS", "ERR", "TOKENS"]
+    headers += ["DURATION", "TRACE ID"]
+    rows = []
+    for run in runs:
+        started = (run["started_at"] or "")[:19].replace("T", " ")
+        turns = str(run["turns"])
+        if run.get("max_turns"):
+            turns = f"{run['failing_turn']}/{run['max_turns']}"
+        rows.append(
+            [
+                started,
+                run["status"],
+                run["category"] or "",
+                _cut(run["workflow"] or "", 28),
+                _cut(run["agent_path"] or "", 30),
+                turns,
+                str(run["error_count"]),
+                _tokens(run["input_tokens"] + run["output_tokens"]),
+                _duration(run["duration_ms"]),
+                run["trace_id"],
+            ]
+        )
+    if not rows:
+        return "No runs match."
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for row in rows:
+        cells = []
+        for i, (cell, width) in enumerate(zip(row, widths, strict=True)):
+            padded = cell.ljust(width)
+            if i == 1:
+                padded = _paint(padded, STATUS_COLORS.get(cell), color)
+            cells.append(padded)
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _tokens(n: int | None) -> str:
+    if not n:
+        return "0"
+    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
+
+
+def _duration(ms: float | None) -> str:
+    if ms is None:
+        return "—"
+    if ms < 1000:
+        return f"{ms:.0f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f} s"
+    return f"{ms / 60_000:.1f} min"
+
+
+# --- why -------------------------------------------------------------------------------------
+
+
+def cmd_why(args: argparse.Namespace) -> int:
+    """Explain one run."""
+    store = _store(args.db)
+    trace_id = _resolve_trace_id(store, args.trace_id)
+    run = store.get_run(trace_id)
+    analysis = store.analysis(trace_id)
+    report = why_report(run, analysis)
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False, default=str))
+    else:
+        print(render_why(report, analysis, color=_color()))
+    return 0
+
+
+def _resolve_trace_id(store: Any, given: str) -> str:
+    if store.get_run(given) is not None:
+        return given
+    matches: list[str] = []
+    if len(given) >= 4:
+        matches = store.find_trace_ids(given)
+        if not matches and not given.startswith("trace_"):
+            matches = store.find_trace_ids("trace_" + given)
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise CliError(f"trace id {given!r} is ambiguous: {', '.join(matches)}")
+    raise CliError(f"no run with trace id {given!r} in {store.label}")
+
+
+def why_report(run: dict[str, Any], analysis: Any) -> dict[str, Any]:
+    """The ``turnscope why --json`` object (DESIGN.md's verdict vocabulary)."""
+    verdict = analysis.verdict
+    report: dict[str, Any] = {
+        "trace_id": run["trace_id"],
+        "workflow": run["workflow"],
+        **verdict.to_dict(),
+    }
+    order = ["trace_id", "workflow", "status", "category", "message", "exception", "agent"]
+    order += ["turn", "max_turns", "span_id", "tool", "explanation", "recovered_errors"]
+    order += ["evidence"]
+    report = {k: report[k] for k in order}
+    report["started_at"] = run["started_at"]
+    report["duration_ms"] = run["duration_ms"]
+    report["turns"] = [t.to_dict() for t in analysis.structure.turns]
+    jaeger = os.environ.get(ENV_JAEGER)
+    if jaeger:
+        from turnscope.ids import otel_trace_id_hex
+
+        report["jaeger_url"] = f"{jaeger.rstrip('/')}/trace/{otel_trace_id_hex(run['trace_id'])}"
+    return report
+
+
+def render_why(report: dict[str, Any], analysis: Any, color: bool = False) -> str:
+    """The verdict in words, then evidence, recovered errors and turns."""
+    status = report["status"]
+    head = f"{report['trace_id']}  {report['workflow'] or ''}".rstrip()
+    label = status + (f" · {report['category']}" if report["category"] else "")
+    lines = [head, _paint(label, STATUS_COLORS.get(status), color), "", report["explanation"], ""]
+    facts = [
+        ("exception", report["exception"]),
+        ("message", report["message"]),
+        ("agent", report["agent"]),
+        ("turn", _turn_text(report)),
+        ("tool", report["tool"]),
+        ("span", report["span_id"]),
+        ("jaeger", report.get("jaeger_url")),
+    ]
+    for key, value in facts:
+        if value not in (None, ""):
+            lines.append(f"  {key:<10} {value}")
+    if report["evidence"]:
+        lines += ["", "Evidence:"]
+        for item in report["evidence"]:
+            where = f"{item['kind']} {item['span_id']}" if item["span_id"] else item["kind"]
+            lines.append(f"  - [{where}] {item['message']}")
+    if report["recovered_errors"]:
+        lines += ["", "Recovered errors (the run went on):"]
+        for group in report["recovered_errors"]:
+            tool = f" {group['tool']}" if group.get("tool") else ""
+            lines.append(f"  - {group['category']}{tool} ×{group['count']}: {group['message']}")
+    turns = analysis.structure.turns
+    if turns:
+        lines += ["", "Turns:"]
+        for turn in turns:
+            nested = "" if analysis.structure.scopes[turn.scope].top_level else " (agent as tool)"
+            duration = "—"
+            if turn.started_at and turn.ended_at:
+                duration = _duration((turn.ended_at - turn.started_at).total_seconds() * 1000)
+            tokens = turn.input_tokens + turn.output_tokens
+            errors = f" · {turn.errors} error(s)" if turn.errors else ""
+            lines.append(
+                f"  {turn.number:>3}  {turn.agent or '?'}{nested}: {turn.model_calls} model call(s)"
+                f", {turn.tool_calls} tool call(s), {_tokens(tokens)} tokens, {duration}{errors}"
+            )
+    return "\n".join(lines)
+
+
+def _turn_text(report: dict[str, Any]) -> str | None:
+    if report["turn"] is None:
+        return None
+    if report["max_turns"]:
+        return f"{report['turn']} of {report['max_turns']} (max_turns)"
+    return str(report["turn"])
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
