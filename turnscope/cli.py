@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--db", help="database to write (default: $TURNSCOPE_DB, else ./turnscope.db)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    add_demo_otlp_options(p)
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser(
@@ -105,7 +106,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help=DB_HELP)
     p.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
     p.set_defaults(func=cmd_why)
+
+    add_view_command(sub)
+    add_export_otlp_command(sub)
     return parser
+
+
+# --- view (the Streamlit viewer; owned by turnscope/viewer) ----------------------------------
+
+
+def add_view_command(sub: Any) -> None:
+    """Register ``turnscope view``."""
+    p = sub.add_parser(
+        "view",
+        help="open the Streamlit viewer on a database (read-only)",
+        description="Browse runs, follow a run turn by turn, and see failure causes.",
+    )
+    p.add_argument("--db", help=DB_HELP)
+    p.set_defaults(func=cmd_view)
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    """Launch the viewer."""
+    raise CliError("the viewer is not available yet")
+
+
+# --- OTLP (owned by turnscope/exporter/otel.py and backfill.py) -------------------------------
+
+
+def add_demo_otlp_options(p: argparse.ArgumentParser) -> None:
+    """OTLP options of ``turnscope demo``."""
+
+
+def add_export_otlp_command(sub: Any) -> None:
+    """Register ``turnscope export-otlp``."""
 
 
 def _positive(value: str) -> int:
@@ -131,8 +165,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Record the scripted demo workflows."""
     from turnscope.demo.workflows import run_demo
 
-    summary = run_demo(db=args.db, progress=not args.quiet)
+    summary = run_demo(db=args.db, progress=not args.quiet, **demo_otlp_settings(args))
     return 0 if summary.ok else 1
+
+
+def demo_otlp_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """TurnscopeProcessor keyword arguments for the demo's OTLP options."""
+    return {}
 
 
 # --- runs ------------------------------------------------------------------------------------

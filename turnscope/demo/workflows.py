@@ -596,7 +596,11 @@ CASES: list[Case] = [
 
 
 def run_demo(
-    db: str | None = None, *, progress: bool = True, cases: list[Case] | None = None
+    db: str | None = None,
+    *,
+    progress: bool = True,
+    cases: list[Case] | None = None,
+    **processor_options: Any,
 ) -> Summary:
     """Record the demo cases into ``db`` and check each verdict; prints progress and a summary."""
     from agents import set_trace_processors
@@ -607,7 +611,7 @@ def run_demo(
 
     url = resolve_url(db)
     os.environ["TURNSCOPE_DB"] = url  # the killed-worker child writes to the same database
-    processor = TurnscopeProcessor(url, flush_interval=0.1)
+    processor = TurnscopeProcessor(url, flush_interval=0.1, **processor_options)
     set_trace_processors([processor])  # no upload to OpenAI: the demo never touches the network
     summary = Summary(db=redact(url))
     selected = [c for c in (cases or CASES) if has_feature(c.needs)]
