@@ -268,10 +268,16 @@ def _running(st: Structure, failures: list[SpanFailure]) -> Verdict:
     turn = _current_turn(st)
     agent = turn.agent if turn else None
     where = f"in turn {turn.number}" if turn else "starting"
+    open_spans = [s for s in st.spans if s.ended_at is None and s.kind not in ("task", "agent")]
+    doing = open_spans[-1] if open_spans else None
+    if doing is not None and doing.kind != "turn":
+        where += f" ({_doing(doing)})"
     return Verdict(
         status=RUNNING,
         agent=agent,
         turn=turn.number if turn else None,
+        span_id=doing.span_id if doing is not None else None,
+        tool=doing.tool_name if doing is not None else None,
         explanation=f"Agent {_q(agent)} is {where}; the run has not ended yet.",
         evidence=[Evidence(f.span.span_id, f.span.kind, _line(f)) for f in failures][:8],
     )

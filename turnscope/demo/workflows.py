@@ -45,6 +45,7 @@ class Case:
     category: str | None
     run: Scenario
     needs: str | None = None  # an SDK feature; skipped when the installed SDK lacks it
+    expect: dict[str, Any] = field(default_factory=dict)  # verdict fields to check
 
 
 @dataclass(slots=True)
@@ -57,11 +58,35 @@ class Result:
     category: str | None = None
     explanation: str = ""
     raised: str | None = None
+    row: dict[str, Any] | None = None
+
+    def mismatches(self) -> list[str]:
+        """Fields of the recorded verdict that differ from the expected ones."""
+        row = self.row or {}
+        wanted: dict[str, Any] = {"status": self.case.status, "category": self.case.category}
+        names = {"agent": "failing_agent", "turn": "failing_turn", "tool": "failing_tool"}
+        for key, value in self.case.expect.items():
+            if key != "recovered":
+                wanted[names.get(key, key)] = value
+        out = [
+            f"{key}={row.get(key)!r} (expected {value!r})"
+            for key, value in wanted.items()
+            if row.get(key) != value
+        ]
+        if "recovered" in self.case.expect:
+            category, tool, count = self.case.expect["recovered"]
+            groups = row.get("recovered_errors") or []
+            if not any(
+                g.get("category") == category and g.get("tool") == tool and g.get("count") == count
+                for g in groups
+            ):
+                out.append(f"recovered_errors={groups!r} (expected {category}/{tool} x{count})")
+        return out
 
     @property
     def ok(self) -> bool:
         """The recorded verdict is the expected one."""
-        return self.status == self.case.status and self.category == self.case.category
+        return not self.mismatches()
 
 
 @dataclass(slots=True)
@@ -527,68 +552,200 @@ def _killed_child() -> None:
     Runner.run_sync(agent, "Export October's report", run_config=_config(trace_id, "Reporting"))
 
 
+S, SE, F = "succeeded", "succeeded_with_errors", "failed"
 CASES: list[Case] = [
-    Case("handoff, tool call, answer", "Customer support", "succeeded", None, support_handoff),
+    Case(
+        "handoff, tool call, answer",
+        "Customer support",
+        S,
+        None,
+        support_handoff,
+        expect={"agent": "Billing", "turn": 3},
+    ),
     Case(
         "same conversation, streamed (Responses API)",
         "Customer support",
-        "succeeded",
+        S,
         None,
         follow_up_same_conversation,
+        expect={"agent": "Billing", "turn": 1},
     ),
-    Case("flaky tool recovered", "Treasury", "succeeded_with_errors", None, flaky_tool_recovers),
-    Case("agent used as a tool", "Translation", "succeeded", None, agent_as_tool),
-    Case("two handoffs at once", "Customer support", "succeeded_with_errors", None, double_handoff),
-    Case("search loop hits max_turns", "Research", "failed", "max_turns_exceeded", max_turns_loop),
-    Case("max_turns, streamed", "Research", "failed", "max_turns_exceeded", max_turns_streamed),
     Case(
-        "input guardrail tripwire", "Tutoring", "failed", "input_guardrail_tripwire", input_tripwire
+        "flaky tool recovered",
+        "Treasury",
+        SE,
+        None,
+        flaky_tool_recovers,
+        expect={
+            "agent": "Treasurer",
+            "turn": 4,
+            "recovered": ("tool_error", "fetch_exchange_rate", 2),
+        },
+    ),
+    Case(
+        "agent used as a tool",
+        "Translation",
+        S,
+        None,
+        agent_as_tool,
+        expect={"agent": "Orchestrator", "turn": 2},
+    ),
+    Case(
+        "two handoffs at once",
+        "Customer support",
+        SE,
+        None,
+        double_handoff,
+        expect={"agent": "Billing", "turn": 2, "recovered": ("handoff_error", None, 1)},
+    ),
+    Case(
+        "search loop hits max_turns",
+        "Research",
+        F,
+        "max_turns_exceeded",
+        max_turns_loop,
+        expect={
+            "agent": "Researcher",
+            "turn": 3,
+            "max_turns": 3,
+            "tool": "search_docs",
+            "exception": "MaxTurnsExceeded",
+        },
+    ),
+    Case(
+        "max_turns, streamed",
+        "Research",
+        F,
+        "max_turns_exceeded",
+        max_turns_streamed,
+        expect={"agent": "Researcher", "turn": 2, "max_turns": 2, "exception": "MaxTurnsExceeded"},
+    ),
+    Case(
+        "input guardrail tripwire",
+        "Tutoring",
+        F,
+        "input_guardrail_tripwire",
+        input_tripwire,
+        expect={"agent": "Tutor", "turn": 1, "exception": "InputGuardrailTripwireTriggered"},
     ),
     Case(
         "output guardrail tripwire",
         "Customer support",
-        "failed",
+        F,
         "output_guardrail_tripwire",
         output_tripwire,
+        expect={"agent": "Billing", "turn": 1, "exception": "OutputGuardrailTripwireTriggered"},
     ),
-    Case("tool raises, no handler", "Checkout", "failed", "tool_error", fatal_tool_error),
-    Case("tool timeout", "Inventory", "failed", "tool_timeout", tool_timeout, needs="tool_timeout"),
+    Case(
+        "tool raises, no handler",
+        "Checkout",
+        F,
+        "tool_error",
+        fatal_tool_error,
+        expect={"agent": "Checkout", "turn": 1, "tool": "charge_card", "exception": "UserError"},
+    ),
+    Case(
+        "tool timeout",
+        "Inventory",
+        F,
+        "tool_timeout",
+        tool_timeout,
+        needs="tool_timeout",
+        expect={
+            "agent": "Inventory",
+            "turn": 1,
+            "tool": "scan_warehouse",
+            "exception": "ToolTimeoutError",
+        },
+    ),
     Case(
         "tool guardrail",
         "Operations",
-        "failed",
+        F,
         "tool_guardrail_tripwire",
         tool_guardrail,
         needs="tool_guardrails",
+        expect={
+            "agent": "DBA",
+            "turn": 1,
+            "tool": "delete_rows",
+            "exception": "ToolInputGuardrailTripwireTriggered",
+        },
     ),
     Case(
-        "model calls a missing tool", "Customer support", "failed", "tool_not_found", unknown_tool
+        "model calls a missing tool",
+        "Customer support",
+        F,
+        "tool_not_found",
+        unknown_tool,
+        expect={
+            "agent": "Billing",
+            "turn": 1,
+            "tool": "refund_order",
+            "exception": "ModelBehaviorError",
+        },
     ),
     Case(
         "final output does not parse",
         "Invoicing",
-        "failed",
+        F,
         "invalid_final_output",
         bad_structured_output,
+        expect={"agent": "Invoicer", "turn": 1, "exception": "ModelBehaviorError"},
     ),
-    Case("model rate limited (429)", "Content", "failed", "model_error", model_rate_limited),
+    Case(
+        "model rate limited (429)",
+        "Content",
+        F,
+        "model_error",
+        model_rate_limited,
+        expect={"agent": "Writer", "turn": 2, "exception": "RateLimitError"},
+    ),
     Case(
         "model error without SpanError",
         "Reporting",
-        "failed",
+        F,
         "model_error",
         model_error_no_span_error,
+        expect={"agent": "Summarizer", "turn": 1, "exception": "ConnectionResetError"},
     ),
     Case(
         "handoff with bad arguments",
         "Customer support",
-        "failed",
+        F,
         "handoff_error",
         bad_handoff_arguments,
+        expect={"agent": "FrontDesk", "turn": 1, "exception": "ModelBehaviorError"},
     ),
-    Case("guardrail function bug", "Concierge", "failed", "agent_error", guardrail_bug),
-    Case("caller timeout cancels the run", "Inventory", "failed", "cancelled", cancelled_run),
-    Case("worker process killed", "Reporting", "incomplete", "incomplete", killed_process),
+    Case(
+        "guardrail function bug",
+        "Concierge",
+        F,
+        "agent_error",
+        guardrail_bug,
+        expect={"agent": "Concierge", "turn": 1, "exception": "KeyError"},
+    ),
+    Case(
+        "caller timeout cancels the run",
+        "Inventory",
+        F,
+        "cancelled",
+        cancelled_run,
+        expect={
+            "agent": "Inventory",
+            "turn": 1,
+            "tool": "slow_inventory_scan",
+            "exception": "CancelledError",
+        },
+    ),
+    Case(
+        "worker process killed",
+        "Reporting",
+        "incomplete",
+        "incomplete",
+        killed_process,
+        expect={"agent": "Reporter", "turn": 1, "tool": "export_report", "exception": None},
+    ),
 ]
 
 
@@ -645,6 +802,7 @@ def run_demo(
             if row is not None:
                 result.status, result.category = row["status"], row["category"]
                 result.explanation = row["explanation"] or ""
+                result.row = row
     finally:
         store.close()
     summary.results = results
@@ -665,10 +823,7 @@ def _print_summary(summary: Summary) -> None:
         print(f"  skipped (not supported by this openai-agents version): {names}")
     wrong = [r for r in summary.results if not r.ok]
     for r in wrong:
-        print(
-            f"  MISMATCH {r.case.title}: expected {r.case.status}/{r.case.category}, "
-            f"got {r.status}/{r.category} ({r.trace_id})"
-        )
+        print(f"  MISMATCH {r.case.title} ({r.trace_id}): {'; '.join(r.mismatches())}")
     if not wrong:
         print("  every run got the verdict it should.")
     print("\nNext: turnscope runs --db ... | turnscope why TRACE_ID | turnscope view")
