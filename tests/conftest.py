@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 from collections.abc import Iterator
@@ -18,6 +19,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "new_sdk" in item.keywords and not NEW_SDK:
             item.add_marker(skip_new)
+
+
+@pytest.fixture(autouse=True)
+def _event_loop() -> Iterator[None]:
+    # openai-agents 0.0.17's Runner.run_sync uses asyncio.get_event_loop(), which fails once an
+    # earlier asyncio.run() has cleared the loop; give every test a fresh one, as a new process
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        yield
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
 
 
 @pytest.fixture(autouse=True)
@@ -71,3 +85,23 @@ def store(db_url: str, recorder: object) -> Iterator[object]:
 def env_flag(name: str) -> bool:
     """True when an environment variable is set to a truthy value."""
     return os.environ.get(name, "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[object]:
+    """A real PostgreSQL server on 127.0.0.1 for the whole session."""
+    if env_flag("TURNSCOPE_SKIP_POSTGRES"):
+        pytest.skip("TURNSCOPE_SKIP_POSTGRES is set")
+    from pgserver import pg_server
+
+    with pg_server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg: object, request: pytest.FixtureRequest) -> str:
+    """A fresh database on the session's PostgreSQL server."""
+    import re
+
+    name = "t_" + re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:50]
+    return pg.create_database(f"{name}_{os.getpid()}")  # type: ignore[attr-defined]

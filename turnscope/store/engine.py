@@ -33,8 +33,8 @@ def parse_url(url: str) -> URL:
     """Validate a URL and its driver; raises StoreError with a one-line reason."""
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise StoreError(f"invalid database URL {url!r}: {exc}") from None
+    except (ArgumentError, ValueError) as exc:
+        raise StoreError(f"invalid database URL {redact_text(url)!r}: {exc}") from None
     try:
         parsed.get_dialect()
     except NoSuchModuleError:
@@ -48,6 +48,13 @@ def parse_url(url: str) -> URL:
             "for PostgreSQL: pip install 'turnscope[postgres]'"
         ) from None
     return parsed
+
+
+def redact_text(url: str) -> str:
+    """Hide a password in a URL-like string that may not even parse."""
+    import re
+
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def redact(url: str) -> str:

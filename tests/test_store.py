@@ -1,0 +1,179 @@
+"""The store: Alembic migrations, SQLite WAL with several writer processes, PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from turnscope.demo.workflows import CASES, run_demo
+from turnscope.store.engine import (
+    current_revision,
+    head_revision,
+    make_writer_engine,
+    upgrade,
+)
+from turnscope.store.queries import Store
+
+
+def test_upgrade_from_the_first_schema_keeps_data(db_url: str) -> None:
+    engine = make_writer_engine(db_url)
+    upgrade(engine, "0001")
+    assert current_revision(engine) == "0001"
+    started = datetime(2026, 11, 1, 12, 0, 0)
+    with engine.begin() as conn:  # a run written by the first schema
+        conn.execute(
+            text(
+                "insert into runs (trace_id, workflow, status, category, turns, span_count, "
+                "error_count, fatal_error_count, recovered_error_count, tool_calls, model_calls, "
+                "input_tokens, output_tokens, started_at, trace_ended, truncated, dropped_spans) "
+                "values ('trace_old', 'Legacy', 'failed', 'max_turns_exceeded', 3, 5, 1, 1, 0, "
+                "2, 3, 10, 20, :started, 1, 0, 0)"
+            ),
+            {"started": started},
+        )
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    store = Store(db_url)
+    run = store.get_run("trace_old")
+    assert run is not None
+    assert (run["workflow"], run["status"], run["category"]) == (
+        "Legacy",
+        "failed",
+        "max_turns_exceeded",
+    )
+    assert run["started_at"] == "2026-11-01T12:00:00+00:00"
+
+
+def test_migrations_match_the_models(db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from turnscope.store.models import Base
+
+    engine = make_writer_engine(db_url)
+    upgrade(engine)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_sqlite_is_in_wal_mode_with_a_busy_timeout(recorder: object, db_path: Path) -> None:
+    from agents import Agent, Runner
+
+    from turnscope.demo.model import DemoModel
+    from turnscope.demo.model import text as say
+
+    Runner.run_sync(Agent(name="A", model=DemoModel([[say("hi")]])), "hi")
+    recorder.flush()  # type: ignore[attr-defined]
+    import sqlite3
+
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_refuses_a_database_newer_than_itself(db_url: str) -> None:
+    from turnscope.store.engine import StoreError
+
+    engine = make_writer_engine(db_url)
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(text("update alembic_version set version_num = '9999'"))
+    with pytest.raises(StoreError, match="newer than this turnscope"):
+        upgrade(engine)
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from agents import Agent, Runner, RunConfig, set_trace_processors, function_tool
+    from turnscope.exporter.processor import TurnscopeProcessor
+    from turnscope.demo.model import DemoModel, call, text
+
+    @function_tool
+    def ping(n: int) -> str:
+        return "pong"
+
+    processor = TurnscopeProcessor(sys.argv[1], flush_interval=0.01)
+    set_trace_processors([processor])
+    for i in range(int(sys.argv[3])):
+        agent = Agent(name="W" + sys.argv[2], tools=[ping],
+                      model=DemoModel([[call("ping", {"n": i})], [text("done")]]))
+        Runner.run_sync(agent, "go", run_config=RunConfig(workflow_name="proc" + sys.argv[2]))
+    processor.shutdown(30)
+    stats = processor.stats()
+    assert stats["failed"] == 0 and stats["dropped"] == 0, stats
+    """
+)
+
+
+def test_four_processes_write_one_sqlite_file(tmp_path: Path) -> None:
+    db = tmp_path / "shared.db"
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    procs = [
+        subprocess.Popen([sys.executable, str(script), str(db), str(n), "25"]) for n in range(4)
+    ]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0, 0, 0]
+    store = Store(str(db))
+    assert store.count_runs() == 100
+    from turnscope.store.queries import RunFilter
+
+    for n in range(4):
+        runs = store.list_runs(RunFilter(workflow=f"proc{n}"), limit=100)
+        assert len(runs) == 25
+        assert {r["status"] for r in runs} == {"succeeded"}
+        assert {r["turns"] for r in runs} == {2}
+
+
+@pytest.mark.postgres
+def test_postgres_records_the_demo_like_sqlite(pg_url: str) -> None:
+    cases = [c for c in CASES if c.title in ("search loop hits max_turns", "flaky tool recovered")]
+    summary = run_demo(pg_url, progress=False, cases=cases)
+    assert summary.ok, [r.mismatches() for r in summary.results]
+    store = Store(pg_url)
+    assert store.count_runs() == 2
+    loop = next(r for r in summary.results if r.case.title == "search loop hits max_turns")
+    run = store.get_run(loop.trace_id)
+    assert run is not None and run["category"] == "max_turns_exceeded"
+    spans = store.spans(loop.trace_id)
+    assert [s.turn for s in spans if s.kind == "function"] == [1, 2, 3]
+
+
+@pytest.mark.postgres
+def test_postgres_reader_is_read_only(pg_url: str) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    upgrade(make_writer_engine(pg_url))
+    store = Store(pg_url)
+    with pytest.raises(DBAPIError, match="read-only"), store.engine.begin() as conn:
+        conn.execute(text("delete from runs"))
+
+
+def test_sqlite_reader_is_read_only(db_url: str) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    upgrade(make_writer_engine(db_url))
+    store = Store(db_url)
+    with pytest.raises(OperationalError, match="readonly"), store.engine.begin() as conn:
+        conn.execute(text("delete from runs"))
+
+
+def test_timestamps_are_stored_exactly(recorder: object, db_url: str) -> None:
+    from agents import Agent, Runner
+
+    from turnscope.demo.model import DemoModel
+    from turnscope.demo.model import text as say
+
+    Runner.run_sync(Agent(name="A", model=DemoModel([[say("hi")]])), "hi")
+    recorder.flush()  # type: ignore[attr-defined]
+    store = Store(db_url)
+    run = store.list_runs()[0]
+    for span in store.spans(run["trace_id"]):
+        assert span.started_at is not None and span.started_at.tzinfo == timezone.utc
+        assert span.ended_at is not None and span.ended_at >= span.started_at
