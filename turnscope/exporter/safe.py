@@ -20,13 +20,15 @@ MAX_ITEMS = 2000
 
 
 class Budget:
-    """Byte budget for one field; records whether anything was cut and the original size."""
+    """Byte budget for one field: ``per_string`` caps each string, ``limit`` the whole value.
+    Records whether anything was cut and the original size."""
 
-    __slots__ = ("left", "limit", "original", "truncated")
+    __slots__ = ("left", "limit", "original", "per_string", "truncated")
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.left = limit
+    def __init__(self, per_string: int, limit: int | None = None) -> None:
+        self.per_string = per_string
+        self.limit = limit if limit is not None else per_string * 8
+        self.left = self.limit
         self.truncated = False
         self.original = 0  # bytes seen, including what was cut (an estimate for containers)
 
@@ -81,9 +83,12 @@ def _type_name(value: Any) -> str:
         return "?"
 
 
-def jsonable(value: Any, max_bytes: int = DEFAULT_MAX_FIELD_BYTES) -> tuple[Any, Budget]:
-    """Convert ``value`` to JSON-safe data within ``max_bytes``; returns (data, budget)."""
-    budget = Budget(max_bytes)
+def jsonable(
+    value: Any, max_bytes: int = DEFAULT_MAX_FIELD_BYTES, total: int | None = None
+) -> tuple[Any, Budget]:
+    """Convert ``value`` to JSON-safe data: strings cut at ``max_bytes``, the whole value at
+    ``total`` (default 8 x ``max_bytes``); returns (data, budget)."""
+    budget = Budget(max_bytes, total)
     try:
         return _convert(value, budget, 0, set()), budget
     except RecursionError:
@@ -95,7 +100,7 @@ def jsonable(value: Any, max_bytes: int = DEFAULT_MAX_FIELD_BYTES) -> tuple[Any,
 
 
 def _text(value: str, budget: Budget) -> str:
-    limit = max(budget.left, 0)
+    limit = max(min(budget.left, budget.per_string), 0)
     text, size, cut = truncate_text(value, limit)
     budget.original += size
     budget.left -= min(size, limit) + 2
