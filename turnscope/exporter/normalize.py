@@ -192,12 +192,23 @@ def display_name(kind: str, data: dict[str, Any]) -> str:
 
 
 def _fields(span_data: Any) -> dict[str, Any]:
-    """All public fields of a span-data object; ``export()`` only as a last resort."""
+    """All fields of a span-data object (``__slots__`` on new SDKs, ``__dict__`` on old ones):
+    ``export()`` drops some (response output and input), so it is only the last resort."""
     if span_data is None:
         return {}
+    fields: dict[str, Any] = {}
     try:
-        fields = dict(vars(span_data))
-    except TypeError:
+        for cls in reversed(type(span_data).__mro__):
+            slots = cls.__dict__.get("__slots__", ())
+            for name in (slots,) if isinstance(slots, str) else slots:
+                if name.startswith("__"):
+                    continue
+                try:
+                    fields[name] = getattr(span_data, name)
+                except AttributeError:
+                    continue
+        fields.update(getattr(span_data, "__dict__", None) or {})
+    except Exception:
         fields = {}
     if not fields:
         try:
@@ -214,6 +225,8 @@ def _response_fields(raw: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in raw.items() if k != "response"}
     response = raw.get("response")
     if response is None:
+        if raw.get("_response_id"):  # kept by new SDKs when content is not included
+            out["response_id"] = raw["_response_id"]
         return out
     out["response_id"] = _attr(response, "id")
     out["model"] = _attr(response, "model")
