@@ -271,10 +271,9 @@ KILLED = textwrap.dedent(
         time.sleep(600)
         return "never"
 
-    agent = Agent(name="Cruncher", tools=[crunch],
-                  model=DemoModel([[call("lookup_none", {})], [call("crunch", {"n": 7})]]))
-    Runner.run_sync(agent, "crunch", run_config=RunConfig(workflow_name="Batch", trace_id=sys.argv[2]),
-                    max_turns=5)
+    agent = Agent(name="Cruncher", tools=[crunch], model=DemoModel([[call("crunch", {"n": 7})]]))
+    config = RunConfig(workflow_name="Batch", trace_id=sys.argv[2])
+    Runner.run_sync(agent, "crunch", run_config=config)
     """
 )
 
@@ -282,7 +281,7 @@ KILLED = textwrap.dedent(
 def test_sigkill_mid_run_leaves_an_incomplete_run(tmp_path: Path) -> None:
     db = tmp_path / "killed.db"
     script = tmp_path / "killed.py"
-    script.write_text(KILLED.replace('"lookup_none", {}', '"crunch", {"n": 1}'))
+    script.write_text(KILLED)
     trace_id = "trace_" + "cd" * 16
     proc = subprocess.Popen(
         [sys.executable, str(script), str(db), trace_id], stdout=subprocess.PIPE, text=True
