@@ -383,3 +383,36 @@ def test_streamed_cancel_is_a_cancelled_run(recorder: Any, db_url: str) -> None:
     assert run is not None
     assert (run["status"], run["category"]) == ("failed", "cancelled")
     assert run["failing_agent"] == "Streamer" and run["failing_turn"] == 1
+
+
+def test_streamed_failure_caught_inside_a_user_trace_is_still_a_failure(
+    recorder: Any, db_url: str
+) -> None:
+    from agents.exceptions import MaxTurnsExceeded
+
+    @function_tool
+    def poll(job: str) -> str:
+        """Poll a job."""
+        return "pending"
+
+    agent = Agent(
+        name="Poller",
+        tools=[poll],
+        model=DemoModel([[call("poll", {"job": "j1"})] for _ in range(5)]),
+    )
+
+    async def main() -> None:
+        with trace("Polling", trace_id="trace_" + "34" * 16):
+            result = Runner.run_streamed(agent, "wait for j1", max_turns=2)
+            try:
+                async for _ in result.stream_events():
+                    pass
+            except MaxTurnsExceeded:
+                pass  # the user handles it; the trace sees no exception at all
+
+    asyncio.run(main())
+    assert recorder.flush(10)
+    run = Store(db_url).get_run("trace_" + "34" * 16)
+    assert run is not None
+    assert (run["status"], run["category"]) == ("failed", "max_turns_exceeded")
+    assert run["exception"] == "MaxTurnsExceeded"

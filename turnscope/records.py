@@ -197,6 +197,7 @@ class TraceInfo:
     pid: int | None = None
     host: str | None = None
     dropped_spans: int = 0
+    streamed: bool | None = None  # started with Runner.run_streamed (None: unknown)
 
 
 @dataclass(slots=True)
@@ -232,6 +233,7 @@ class RunRecord:
     exception: ExceptionInfo | None = None
     truncated: bool = False
     dropped_spans: int = 0
+    streamed: bool | None = None
 
     @property
     def agent_path(self) -> str:

@@ -104,6 +104,8 @@ class SpanFailure:
                 return value
         if self.span.exception is not None and self.span.exception.message:
             return f"{self.span.exception.type}: {self.span.exception.message}"
+        if self.span.error_message is None and isinstance(self.span.data.get("output"), str):
+            return self.span.data["output"]  # trouble reported as the tool's output
         return None
 
     @property

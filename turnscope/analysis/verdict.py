@@ -13,6 +13,7 @@ in the viewer and in the tests. Evidence, in order of trust:
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -68,7 +69,12 @@ def analyze(info: TraceInfo, spans: list[SpanRecord], *, process_alive: bool = T
 
     if not ended:
         status = RUNNING if process_alive else INCOMPLETE
-    elif run_exc is not None or _terminal(failures, st) or _aborted(st) is not None:
+    elif run_exc is not None or _aborted(st) is not None:
+        status = FAILED
+    elif _terminal(failures, st) and info.streamed is not False:
+        # an unrecovered error and no exception in flight: a streamed run raises from
+        # stream_events() after its trace ended; a non-streamed run that handled it (a
+        # max_turns error handler) returned a result
         status = FAILED
     else:
         status = SUCCEEDED_WITH_ERRORS if failures else SUCCEEDED
@@ -96,10 +102,17 @@ def summarize(info: TraceInfo, spans: list[SpanRecord], *, process_alive: bool =
 # --- evidence gathering ----------------------------------------------------------------------
 
 
+SILENT_TIMEOUT = re.compile(r"Tool '.*' timed out after [0-9.]+ seconds\.")
+SILENT_TIMEOUT_MESSAGE = "Tool timed out (reported to the model)"
+
+
 def _failures(st: Structure) -> list[SpanFailure]:
     out: list[SpanFailure] = []
     for span in st.spans:
         if span.error_message is None:
+            silent = _silent_failure(span)
+            if silent is not None:
+                out.append(silent)
             continue
         message = span.error_message
         failure = SpanFailure(
@@ -113,6 +126,17 @@ def _failures(st: Structure) -> list[SpanFailure]:
             failure.recovered = _contained(st, span) or _survived(st, span)
         out.append(failure)
     return out
+
+
+def _silent_failure(span: SpanRecord) -> SpanFailure | None:
+    """Trouble the SDK records as a tool's output, not as an error: a tool timeout with the
+    default ``timeout_behavior="error_as_result"`` (sdk-tracing.md §4.1)."""
+    if span.kind != "function":
+        return None
+    output = span.data.get("output")
+    if isinstance(output, str) and SILENT_TIMEOUT.fullmatch(output.strip()):
+        return SpanFailure(span, SILENT_TIMEOUT_MESSAGE, "tool_timeout", recovered=True)
+    return None
 
 
 def _contained(st: Structure, span: SpanRecord) -> bool:
@@ -852,6 +876,7 @@ def _summary(
         exception=run_exc,
         truncated=any(s.truncated for s in st.spans),
         dropped_spans=info.dropped_spans,
+        streamed=info.streamed,
     )
 
 

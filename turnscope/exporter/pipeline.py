@@ -117,7 +117,7 @@ class Pipeline:
         if not self._thread.is_alive():
             return not self.buffer
         done = threading.Event()
-        self.buffer.append((FLUSH, done, 0.0, None))
+        self.buffer.append((FLUSH, done, 0.0, None, None))
         self.wake.set()
         return done.wait(timeout)
 
@@ -187,13 +187,13 @@ class Pipeline:
         batch = Batch()
         touched: dict[str, TraceState] = {}
         need_load = self._need_load(events)
-        for code, obj, wall, exc in events:
+        for code, obj, wall, exc, extra in events:
             self.processed += 1
             try:
                 if code in (SPAN_END, SPAN_START):
-                    self._span(code, obj, wall, exc, batch, touched, need_load)
+                    self._span(code, obj, wall, exc, extra, batch, touched, need_load)
                 elif code == TRACE_START:
-                    self._trace_start(obj, wall, exc, touched, need_load)
+                    self._trace_start(obj, wall, exc, extra, touched, need_load)
                 elif code == TRACE_END:
                     self._trace_end(obj, wall, exc, batch, touched, need_load)
             except Exception:
@@ -219,7 +219,7 @@ class Pipeline:
         """Load stored state for traces this worker does not hold (evicted, resumed, or
         started by another process) — one query per batch, not one per trace."""
         unknown: set[str] = set()
-        for _code, obj, _wall, _exc in events:
+        for _code, obj, _wall, _exc, _extra in events:
             trace_id = _trace_id(obj)
             if trace_id and trace_id not in self.traces:
                 unknown.add(trace_id)
@@ -257,11 +257,19 @@ class Pipeline:
         info.host = self.identity.get("host")
 
     def _trace_start(
-        self, trace: Any, wall: float, exc: Any, touched: dict[str, TraceState], loaded: Any
+        self,
+        trace: Any,
+        wall: float,
+        exc: Any,
+        task_name: str | None,
+        touched: dict[str, TraceState],
+        loaded: Any,
     ) -> None:
         fresh = self.normalizer.trace(trace)
         state = self._state(fresh.trace_id, touched, loaded)
         info = state.info
+        if streamed_hint(task_name):
+            info.streamed = True
         info.workflow = fresh.workflow or info.workflow
         info.group_id = fresh.group_id or info.group_id
         info.metadata = fresh.metadata or info.metadata
@@ -303,6 +311,7 @@ class Pipeline:
         span: Any,
         wall: float,
         exc: Any,
+        task_name: str | None,
         batch: Batch,
         touched: dict[str, TraceState],
         loaded: Any,
@@ -322,6 +331,10 @@ class Pipeline:
             if record.ended_at is None:
                 record.ended_at = datetime.fromtimestamp(wall, tz=timezone.utc)
         state = self._state(record.trace_id, touched, loaded)
+        if task_name is not None:  # a run's root span: was the run streamed?
+            hint = streamed_hint(task_name)
+            if hint or state.info.streamed is None:
+                state.info.streamed = hint
         previous = state.spans.get(record.span_id)
         if previous is not None:
             record.seq = previous.seq
@@ -529,6 +542,17 @@ class Pipeline:
             "traces_in_memory": len(self.traces),
             "sinks": sinks,
         }
+
+
+# Coroutines that start a trace for Runner.run_streamed: 0.0.x and 0.24.
+STREAMING_TASKS = ("_run_streamed_impl", "_start_streaming", "_await_data_redacted_error_boundary")
+
+
+def streamed_hint(task_name: str | None) -> bool | None:
+    """Whether a trace was started by a streamed run, from the task that started it."""
+    if not task_name:
+        return None
+    return "stream" in task_name.lower() or task_name.endswith(STREAMING_TASKS)
 
 
 def _trace_id(obj: Any) -> str | None:

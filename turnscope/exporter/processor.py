@@ -8,6 +8,7 @@ processor exception fails the user's run), never blocks and never does I/O.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import os
@@ -36,6 +37,15 @@ def sdk_version() -> str | None:
         from importlib.metadata import version
 
         return version("openai-agents")
+    except Exception:
+        return None
+
+
+def _task_name() -> str | None:
+    """Qualified name of the running asyncio task's coroutine (once per run, cheap enough)."""
+    try:
+        task = asyncio.current_task()
+        return task.get_coro().__qualname__ if task is not None else None  # type: ignore[union-attr]
     except Exception:
         return None
 
@@ -91,11 +101,11 @@ class TurnscopeProcessor(TracingProcessor):
 
     # -- SDK callbacks (agent's thread) ------------------------------------------------------
 
-    def _put(self, code: int, obj: Any) -> None:
+    def _put(self, code: int, obj: Any, extra: Any = None) -> None:
         try:
             buffer = self._buffer
             if len(buffer) < self._max_queue:
-                buffer.append((code, obj, _time(), _exc_info()[1]))
+                buffer.append((code, obj, _time(), _exc_info()[1], extra))
                 if len(buffer) >= self._wake_at:
                     self._wake.set()
             else:
@@ -104,16 +114,22 @@ class TurnscopeProcessor(TracingProcessor):
             pass  # never let tracing break the agent
 
     def on_trace_start(self, trace: Any) -> None:
-        """Queue the trace start (workflow, group, metadata are read later)."""
-        self._put(TRACE_START, trace)
+        """Queue the trace start, with the name of the asyncio task starting it."""
+        self._put(TRACE_START, trace, _task_name())
 
     def on_trace_end(self, trace: Any) -> None:
         """Queue the trace end with the exception in flight, if any."""
         self._put(TRACE_END, trace)
 
     def on_span_start(self, span: Any) -> None:
-        """Queue the span start, so a running run is visible."""
-        self._put(SPAN_START, span)
+        """Queue the span start, so a running run is visible; for a run's root span (task or
+        first agent), also the asyncio task starting it: streamed runs start in the SDK's own
+        background task."""
+        try:
+            hint = _task_name() if span.parent_id is None else None
+        except Exception:
+            hint = None
+        self._put(SPAN_START, span, hint)
 
     def on_span_end(self, span: Any) -> None:
         """Queue the span end with the exception in flight, if any."""

@@ -128,6 +128,7 @@ def run_row(run: RunRecord, now: datetime) -> dict[str, Any]:
         "ended_at": to_db_time(run.ended_at),
         "duration_ms": run.duration_ms,
         "trace_ended": run.trace_ended,
+        "streamed": run.streamed,
         "updated_at": to_db_time(now),
         "first_input": run.first_input,
         "final_output": run.final_output,
@@ -151,6 +152,7 @@ def trace_info_from_row(row: Any) -> TraceInfo:
         host=m["host"],
         started_at=from_db_time(m["started_at"]),
         dropped_spans=m["dropped_spans"] or 0,
+        streamed=m["streamed"],
     )
     if m["trace_ended"]:
         info.ended_at = from_db_time(m["ended_at"]) or info.started_at

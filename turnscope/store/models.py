@@ -62,6 +62,7 @@ class Run(Base):
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
     duration_ms: Mapped[float | None] = mapped_column(Float)
     trace_ended: Mapped[bool] = mapped_column(Boolean, default=False)
+    streamed: Mapped[bool | None] = mapped_column(Boolean)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     first_input: Mapped[str | None] = mapped_column(Text)
