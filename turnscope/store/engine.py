@@ -58,11 +58,16 @@ def redact_text(url: str) -> str:
 
 
 def redact(url: str) -> str:
-    """The URL with its password hidden, for messages and logs."""
+    """How to show a database to a user: an SQLite file as its path, other URLs with the
+    password hidden."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        path = sqlite_path(parsed)
+        if path is not None:
+            return str(path)
+        return parsed.render_as_string(hide_password=True)
     except Exception:
-        return "<unparseable URL>"
+        return redact_text(url)
 
 
 def is_sqlite(url: str | URL) -> bool:
