@@ -35,6 +35,10 @@ SAFE_ERROR_KEYS = frozenset(
     }
 )
 REDACTED = "[not captured: capture_content=False]"
+# span-data fields worth keeping when a span starts (names, not content)
+LIGHT_KEYS = frozenset(
+    {"name", "turn", "agent_name", "from_agent", "to_agent", "model", "server", "output_type"}
+)
 _seq = itertools.count(1)
 
 
@@ -90,6 +94,30 @@ class Normalizer:
         return info
 
     # -- spans ---------------------------------------------------------------------------
+
+    def started(self, span: Any, wall: float | None = None) -> SpanRecord:
+        """A span that has just started: ids, kind, start time and its name-like fields only
+        (the end event brings the data; a running span needs no more to be shown)."""
+        span_data = _attr(span, "span_data")
+        kind = span_kind(span_data)
+        data = {
+            k: v
+            for k, v in _fields(span_data).items()
+            if k in LIGHT_KEYS and (v is None or type(v) in (str, int, bool))
+        }
+        for key, value in data.items():
+            if type(value) is str:
+                data[key], _, _ = truncate_text(value, 512)
+        return SpanRecord(
+            trace_id=_text_attr(span, "trace_id") or "unknown",
+            span_id=_text_attr(span, "span_id") or "unknown",
+            parent_id=_text_attr(span, "parent_id"),
+            kind=kind,
+            name=display_name(kind, data),
+            started_at=parse_time(_attr(span, "started_at"), wall),
+            data=data,
+            tool_name=data.get("name") if kind == "function" else None,
+        )
 
     def span(
         self, span: Any, wall: float | None = None, exc: BaseException | None = None
@@ -255,6 +283,8 @@ def _text_attr(obj: Any, name: str) -> str | None:
     value = _attr(obj, name)
     if value is None:
         return None
+    if type(value) is str and len(value) <= 512 and value.isascii():
+        return value  # the common case: SDK ids and names
     if not isinstance(value, str):
         try:
             value = str(value)

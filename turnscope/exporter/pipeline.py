@@ -88,6 +88,7 @@ class Pipeline:
         self.sinks = [SinkState(s) for s in sinks]
         self.traces: dict[str, TraceState] = {}
         self.start_exc: dict[str, int] = {}
+        self._early_seq: dict[int, int] = {}  # id(span) -> seq of a start folded into its end
         self.dropped = 0
         self.dropped_by_trace: dict[str, int] = {}
         self._drop_lock = threading.Lock()
@@ -187,10 +188,16 @@ class Pipeline:
         batch = Batch()
         touched: dict[str, TraceState] = {}
         need_load = self._need_load(events)
+        # a span that starts and ends within one batch is normalised once, at its end
+        ending = {id(obj) for code, obj, _w, _e, _x in events if code == SPAN_END}
         for code, obj, wall, exc, extra in events:
             self.processed += 1
             try:
-                if code in (SPAN_END, SPAN_START):
+                if code == SPAN_START and id(obj) in ending and extra is None:
+                    self._early_seq[id(obj)] = next_seq()
+                    if exc is not None:
+                        self._remember_start_exc(obj, exc)
+                elif code in (SPAN_END, SPAN_START):
                     self._span(code, obj, wall, exc, extra, batch, touched, need_load)
                 elif code == TRACE_START:
                     self._trace_start(obj, wall, exc, extra, touched, need_load)
@@ -318,12 +325,9 @@ class Pipeline:
     ) -> None:
         span_id = _span_id(span)
         if code == SPAN_START:
-            if exc is not None and span_id:
-                if len(self.start_exc) > 10_000:
-                    self.start_exc.clear()
-                self.start_exc[span_id] = id(exc)
-            record = self.normalizer.span(span, wall)
-            record.ended_at = None  # the end event follows; the worker may see it ended already
+            if exc is not None:
+                self._remember_start_exc(span, exc)
+            record = self.normalizer.started(span, wall)
         else:
             ambient = self.start_exc.pop(span_id, None) if span_id else None
             in_flight = exc if exc is not None and id(exc) != ambient else None
@@ -336,16 +340,24 @@ class Pipeline:
             if hint or state.info.streamed is None:
                 state.info.streamed = hint
         previous = state.spans.get(record.span_id)
+        early = self._early_seq.pop(id(span), None) if code == SPAN_END else None
         if previous is not None:
             record.seq = previous.seq
             if code == SPAN_START and previous.ended_at is not None:
                 return  # duplicate start after the end: keep the ended record
         else:
-            record.seq = next_seq()
+            record.seq = early or next_seq()
         state.spans[record.span_id] = record
         state.assigned.pop(record.span_id, None)  # force a (re)write with its turn
         if code == SPAN_END:
             batch.ended_spans.append(record)
+
+    def _remember_start_exc(self, span: Any, exc: BaseException) -> None:
+        span_id = _span_id(span)
+        if span_id:
+            if len(self.start_exc) > 10_000:
+                self.start_exc.clear()
+            self.start_exc[span_id] = id(exc)
 
     def _fold_drops(self, touched: dict[str, TraceState], loaded: Any) -> None:
         if not self.dropped_by_trace:

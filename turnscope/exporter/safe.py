@@ -8,6 +8,7 @@ whatever had to be cut or described carries a marker, and the caller learns the 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -31,6 +32,18 @@ class Budget:
         self.left = self.limit
         self.truncated = False
         self.original = 0  # bytes seen, including what was cut (an estimate for containers)
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+_loads = json.loads
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def clean_text(text: str) -> str:
@@ -89,6 +102,26 @@ def jsonable(
     """Convert ``value`` to JSON-safe data: strings cut at ``max_bytes``, the whole value at
     ``total`` (default 8 x ``max_bytes``); returns (data, budget)."""
     budget = Budget(max_bytes, total)
+    if (
+        value is None
+        or type(value) in (bool, int)
+        or (type(value) is str and len(value) <= max_bytes and value.isascii())
+    ):  # fast path: most span fields are small plain values
+        size = len(value) if type(value) is str else 8
+        budget.original = size
+        budget.left -= size
+        return value if type(value) is not int or -(2**63) <= value < 2**63 else str(value), budget
+    if type(value) in (dict, list):
+        # fast path in C: plain JSON data small enough to need no cutting comes back as a
+        # copy (the SDK may still mutate the live object)
+        try:
+            text = _dumps(value)
+            if len(text) <= max_bytes and (text.isascii() or _encodes(text)):
+                budget.original = len(text)
+                budget.left -= len(text)
+                return _loads(text), budget
+        except (TypeError, ValueError, RecursionError):
+            pass
     try:
         return _convert(value, budget, 0, set()), budget
     except RecursionError:
