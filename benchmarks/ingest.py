@@ -1,0 +1,223 @@
+"""Sustained ingest: how many spans per second the worker normalises, analyses and writes.
+
+Two measurements, each against SQLite and (if the server binaries exist) PostgreSQL:
+
+1. *Worker throughput.* Real SDK spans (``agents.tracing`` API: agent, generation with
+   messages and usage, function calls with arguments and output) are queued while the worker
+   is paused; then the worker drains the buffer and we time it until everything is committed.
+   Baseline in the same run: the same spans through ``json.dumps`` of ``span.export()`` into
+   a plain ``executemany`` — the least any exporter to SQLite has to do.
+2. *200 concurrent runs.* 200 real ``Runner.run`` calls in parallel (fake model, tools);
+   we report the buffer's high-water mark and how long after the last run ends the database
+   is complete — i.e. whether the worker keeps up.
+
+Run: ``.venv/bin/python benchmarks/ingest.py [--traces 1000] [--rounds 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from agents import (
+    Agent,
+    Runner,
+    agent_span,
+    function_span,
+    function_tool,
+    generation_span,
+    set_trace_processors,
+    trace,
+)
+
+from turnscope.demo.model import DemoModel, call, text
+from turnscope.exporter.processor import TurnscopeProcessor
+
+SPANS_PER_TRACE = 41  # 1 agent + 20 x (generation + function)
+
+
+def produce(traces: int) -> None:
+    """Create real SDK traces and spans (they reach whatever processors are registered)."""
+    for i in range(traces):
+        with trace(f"workflow-{i % 7}"), agent_span(name="Agent", tools=["lookup"]):
+            for j in range(20):
+                with generation_span(
+                    model="gpt-4o",
+                    input=[{"role": "user", "content": f"question {i}.{j} " * 4}],
+                    output=[{"role": "assistant", "content": f"answer {i}.{j} " * 6}],
+                    usage={"input_tokens": 120, "output_tokens": 40},
+                ):
+                    pass
+                with function_span(name="lookup", input=json.dumps({"q": f"{i}-{j}"})) as span:
+                    span.span_data.output = f"result {i}-{j}"
+
+
+class Capture:
+    """Keeps every ended span (baseline input)."""
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+
+    def on_trace_start(self, trace: Any) -> None: ...
+    def on_trace_end(self, trace: Any) -> None: ...
+    def on_span_start(self, span: Any) -> None: ...
+    def on_span_end(self, span: Any) -> None:
+        self.items.append(span)
+
+    def shutdown(self) -> None: ...
+    def force_flush(self) -> None: ...
+
+
+def baseline(db: Path, traces: int) -> float:
+    """Spans/s for export() + json.dumps + one executemany (no analysis, no upsert)."""
+    capture = Capture()
+    set_trace_processors([capture])  # type: ignore[list-item]
+    produce(traces)
+    set_trace_processors([])
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("pragma journal_mode=wal")
+    conn.execute("create table if not exists spans (id text primary key, trace text, body text)")
+    started = time.perf_counter()
+    rows = [(s.span_id, s.trace_id, json.dumps(s.export())) for s in capture.items]
+    conn.execute("begin")
+    conn.executemany("insert into spans values (?, ?, ?)", rows)
+    conn.execute("commit")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return len(rows) / elapsed
+
+
+def worker_throughput(db: str, traces: int) -> tuple[float, dict[str, Any]]:
+    """Spans/s the worker drains from a full buffer into ``db`` (schema created beforehand)."""
+    processor = TurnscopeProcessor(db, flush_interval=3600, max_queue_size=10_000_000)
+    set_trace_processors([processor])
+    assert processor.flush(60)  # opens the database, creates the schema
+    processor._wake_at = 10**12  # the worker sleeps while we fill the buffer
+    produce(traces)
+    set_trace_processors([])
+    spans = traces * SPANS_PER_TRACE
+    started = time.perf_counter()
+    assert processor.flush(600)
+    elapsed = time.perf_counter() - started
+    stats = processor.stats()
+    processor.shutdown(60)
+    assert stats["written"] >= spans, stats
+    return spans / elapsed, stats
+
+
+def concurrent_runs(db: str, runs: int = 200) -> dict[str, float]:
+    """200 parallel Runner.run calls: buffer high-water mark and catch-up time."""
+    processor = TurnscopeProcessor(db)
+    set_trace_processors([processor])
+    assert processor.flush(60)
+    high = 0
+    done = threading.Event()
+
+    def watch() -> None:
+        nonlocal high
+        while not done.is_set():
+            high = max(high, len(processor._buffer))
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+
+    @function_tool
+    async def lookup(q: str) -> str:
+        """Look something up (yields)."""
+        await asyncio.sleep(0.01)
+        return "found"
+
+    async def one(i: int) -> None:
+        agent = Agent(
+            name="Worker",
+            tools=[lookup],
+            model=DemoModel(
+                [[call("lookup", {"q": f"{i}-{t}"})] for t in range(5)] + [[text("done")]]
+            ),
+        )
+        await Runner.run(agent, f"job {i}")
+
+    async def main() -> None:
+        await asyncio.gather(*(one(i) for i in range(runs)))
+
+    started = time.perf_counter()
+    asyncio.run(main())
+    runs_done = time.perf_counter()
+    assert processor.flush(600)
+    written = time.perf_counter()
+    done.set()
+    watcher.join()
+    stats = processor.stats()
+    processor.shutdown(60)
+    set_trace_processors([])
+    return {
+        "runs_s": runs_done - started,
+        "catch_up_s": written - runs_done,
+        "buffer_high_water": high,
+        "spans": stats["written"],
+        "dropped": stats["dropped"],
+    }
+
+
+def main() -> None:
+    """Print spans/s for SQLite (and PostgreSQL), ratios to the baseline, and the 200-run test."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--traces", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="turnscope-ingest-"))
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python "
+        f"{platform.python_version()}; {args.traces} traces x {SPANS_PER_TRACE} spans, "
+        f"{args.rounds} rounds interleaved, medians\n"
+    )
+    targets: dict[str, Any] = {"sqlite": lambda n: f"sqlite:///{tmp / f'ingest-{n}.db'}"}
+    pg = _postgres()
+    if pg is not None:
+        targets["postgresql"] = lambda n: pg.create_database(f"ingest_{n}")
+    rates: dict[str, list[float]] = {name: [] for name in [*targets, "baseline"]}
+    for round_ in range(args.rounds):
+        rates["baseline"].append(baseline(tmp / f"base-{round_}.db", args.traces))
+        for name, make in targets.items():
+            rate, _ = worker_throughput(make(round_), args.traces)
+            rates[name].append(rate)
+    base = statistics.median(rates["baseline"])
+    print(f"{'target':<12}{'spans/s':>12}{'vs baseline':>14}")
+    for name, values in rates.items():
+        rate = statistics.median(values)
+        print(f"{name:<12}{rate:>12,.0f}{rate / base:>13.2f}x")
+    print("\n200 concurrent Runner.run (5 tool turns each), SQLite:")
+    result = concurrent_runs(f"sqlite:///{tmp / 'concurrent.db'}")
+    for key, value in result.items():
+        print(f"  {key:<18}{value:,.3f}" if isinstance(value, float) else f"  {key:<18}{value:,}")
+    if pg is not None:
+        pg.cleanup()
+
+
+def _postgres() -> Any:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    try:
+        from pgserver import PgServer
+
+        server = PgServer()
+        server.start()
+        return server
+    except Exception as exc:
+        print(f"(PostgreSQL skipped: {exc})")
+        return None
+
+
+if __name__ == "__main__":
+    main()
