@@ -47,8 +47,10 @@ def parse_time(value: Any, fallback: float | None = None) -> datetime | None:
     if isinstance(value, str) and value:
         try:
             parsed = datetime.fromisoformat(value)
+            if parsed.tzinfo is timezone.utc:
+                return parsed  # what the SDK writes
             if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=timezone.utc)
+                return parsed.replace(tzinfo=timezone.utc)
             return parsed.astimezone(timezone.utc)
         except ValueError:
             pass
@@ -219,6 +221,22 @@ def display_name(kind: str, data: dict[str, Any]) -> str:
     return kind
 
 
+_SLOTS: dict[type, tuple[str, ...]] = {}
+
+
+def _slot_names(cls: type) -> tuple[str, ...]:
+    names = _SLOTS.get(cls)
+    if names is None:
+        found: list[str] = []
+        for klass in reversed(cls.__mro__):
+            slots = klass.__dict__.get("__slots__", ())
+            for name in (slots,) if isinstance(slots, str) else slots:
+                if not name.startswith("__") and name not in found:
+                    found.append(name)
+        names = _SLOTS[cls] = tuple(found)
+    return names
+
+
 def _fields(span_data: Any) -> dict[str, Any]:
     """All fields of a span-data object (``__slots__`` on new SDKs, ``__dict__`` on old ones):
     ``export()`` drops some (response output and input), so it is only the last resort."""
@@ -226,15 +244,11 @@ def _fields(span_data: Any) -> dict[str, Any]:
         return {}
     fields: dict[str, Any] = {}
     try:
-        for cls in reversed(type(span_data).__mro__):
-            slots = cls.__dict__.get("__slots__", ())
-            for name in (slots,) if isinstance(slots, str) else slots:
-                if name.startswith("__"):
-                    continue
-                try:
-                    fields[name] = getattr(span_data, name)
-                except AttributeError:
-                    continue
+        for name in _slot_names(type(span_data)):
+            try:
+                fields[name] = getattr(span_data, name)
+            except AttributeError:
+                continue
         fields.update(getattr(span_data, "__dict__", None) or {})
     except Exception:
         fields = {}

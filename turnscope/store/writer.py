@@ -6,6 +6,7 @@ import json
 import platform
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, DateTime, Table, select, update
@@ -63,61 +64,73 @@ def upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: lis
     conn.execute(stmt, rows)
 
 
-_SQL_CACHE: dict[str, tuple[str, list[Any]]] = {}
+_SQL_CACHE: dict[str, tuple[str, Any, list[int], list[int], list[int]]] = {}
 
 
 def _sqlite_upsert(
     conn: Connection, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...]
 ) -> None:
     """The hot write path on SQLite: one prepared upsert through the driver's executemany,
-    values converted the way SQLAlchemy's own SQLite types store them (measured ~5x faster
+    values converted the way SQLAlchemy's own SQLite types store them (several times faster
     than the Core statement with per-row bind processing)."""
     if not rows:
         return
     cached = _SQL_CACHE.get(table.name)
     if cached is None:
         names = [c.name for c in table.columns]
+        quoted = ", ".join(f'"{n}"' for n in names)
         updates = ", ".join(f'"{n}" = excluded."{n}"' for n in names if n not in keys)
         sql = (
-            f'INSERT INTO "{table.name}" ({", ".join(f"{chr(34)}{n}{chr(34)}" for n in names)}) '
-            f"VALUES ({', '.join('?' for _ in names)}) "
+            f'INSERT INTO "{table.name}" ({quoted}) VALUES ({", ".join("?" for _ in names)}) '
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
         )
-        converters = [_converter(c.type) for c in table.columns]
-        cached = _SQL_CACHE[table.name] = (sql, list(zip(names, converters, strict=True)))
-    sql, columns = cached
-    params = [tuple(conv(row[name]) for name, conv in columns) for row in rows]
+        kinds = [c.type for c in table.columns]
+        cached = _SQL_CACHE[table.name] = (
+            sql,
+            itemgetter(*names),
+            [i for i, t in enumerate(kinds) if isinstance(t, JSON)],
+            [i for i, t in enumerate(kinds) if isinstance(t, DateTime)],
+            [i for i, t in enumerate(kinds) if isinstance(t, Boolean)],
+        )
+    sql, getter, json_at, time_at, bool_at = cached
+    params = []
+    for row in rows:
+        values = list(getter(row))
+        for i in json_at:
+            if values[i] is not None:
+                values[i] = _json_text(values[i])
+        for i in time_at:
+            if values[i] is not None:
+                values[i] = sqlite_time(values[i])
+        for i in bool_at:
+            if values[i] is not None:
+                values[i] = int(bool(values[i]))
+        params.append(tuple(values))
     conn.exec_driver_sql(sql, params)
 
 
-def _converter(column_type: Any) -> Any:
-    if isinstance(column_type, JSON):
-        return _json_text
-    if isinstance(column_type, DateTime):
-        return _sqlite_time
-    if isinstance(column_type, Boolean):
-        return _bool_int
-    return _same
+def _json_text(value: Any) -> str:
+    try:
+        return _JSON_DUMPS(value)
+    except (TypeError, ValueError, RecursionError):
+        # data changed after it was made safe (a user mutating a span's dict after it ended):
+        # store it described rather than failing the whole batch
+        from turnscope.exporter.safe import jsonable
+
+        return _JSON_DUMPS(jsonable(value)[0])
 
 
-def _json_text(value: Any) -> str | None:
-    return None if value is None else _JSON_DUMPS(value)
+def sqlite_time(value: datetime) -> str:
+    """SQLAlchemy's SQLite DateTime text (``YYYY-MM-DD HH:MM:SS.ffffff``, naive UTC)."""
+    if value.tzinfo is not None and value.tzinfo is not timezone.utc:
+        value = value.astimezone(timezone.utc)
+    text = value.isoformat(" ")  # 2x faster than strftime
+    if value.microsecond:
+        return text[:26]
+    return text[:19] + ".000000"
 
 
-def _sqlite_time(value: datetime | None) -> str | None:
-    # SQLAlchemy's SQLite DateTime storage format (always with microseconds)
-    return None if value is None else value.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-def _bool_int(value: Any) -> int | None:
-    return None if value is None else int(bool(value))
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-_JSON_DUMPS = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=str).encode
+_JSON_DUMPS = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
