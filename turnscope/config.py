@@ -12,6 +12,7 @@ ENV_CAPTURE = "TURNSCOPE_CAPTURE_CONTENT"
 ENV_MAX_FIELD = "TURNSCOPE_MAX_FIELD_BYTES"
 ENV_QUEUE = "TURNSCOPE_MAX_QUEUE_SIZE"
 ENV_FLUSH = "TURNSCOPE_FLUSH_INTERVAL"
+ENV_REDACT = "TURNSCOPE_REDACT_SECRETS"
 OFF_VALUES = ("", "0", "false", "no", "off", "none")
 
 
@@ -54,6 +55,8 @@ class Settings:
     max_field_bytes: int = 64 * 1024
     max_queue_size: int = 65536
     flush_interval: float = 0.5
+    redact_secrets: bool = False
+    redactor: Any = None  # a custom Callable[[str], str], applied after the built-in patterns
     otlp: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -70,6 +73,8 @@ class Settings:
         max_field_bytes: int | None = None,
         max_queue_size: int | None = None,
         flush_interval: float | None = None,
+        redact_secrets: bool | None = None,
+        redactor: Any = None,
         **otlp: Any,
     ) -> Settings:
         """Merge arguments, ``TURNSCOPE_*`` variables and defaults; validate the DB URL."""
@@ -103,8 +108,14 @@ class Settings:
                 if flush_interval is not None
                 else _env_number(ENV_FLUSH, float, 0.5, 0.01)
             ),
+            redact_secrets=(
+                redact_secrets if redact_secrets is not None else env_bool(ENV_REDACT, False)
+            ),
+            redactor=redactor,
             otlp={k: v for k, v in otlp.items() if v is not None},
         )
+        if redactor is not None and not callable(redactor):
+            raise ConfigError("redactor must be a function taking and returning a string")
         if settings.max_field_bytes < 256:
             raise ConfigError("max_field_bytes must be at least 256")
         if settings.max_queue_size < 1:

@@ -10,6 +10,7 @@ import itertools
 from datetime import datetime, timezone
 from typing import Any
 
+from turnscope.exporter.redact import Redactor, redact_data
 from turnscope.exporter.safe import MARKER, clean_text, jsonable, truncate_text
 from turnscope.records import ExceptionInfo, SpanRecord, TraceInfo
 
@@ -78,9 +79,15 @@ def exception_info(exc: BaseException | None, capture_content: bool = True) -> E
 class Normalizer:
     """Converts SDK traces and spans into records, honouring content and size settings."""
 
-    def __init__(self, capture_content: bool = True, max_field_bytes: int = 64 * 1024) -> None:
+    def __init__(
+        self,
+        capture_content: bool = True,
+        max_field_bytes: int = 64 * 1024,
+        redactor: Redactor | None = None,
+    ) -> None:
         self.capture_content = capture_content
         self.max_field_bytes = max_field_bytes
+        self.redactor = _guarded(redactor) if redactor is not None else None
 
     # -- traces --------------------------------------------------------------------------
 
@@ -93,6 +100,18 @@ class Normalizer:
         if metadata:
             value, _ = jsonable(metadata, 8192)
             info.metadata = value if isinstance(value, dict) else {"value": value}
+        if self.redactor is not None:
+            redact = self.redactor
+            info.workflow = redact(info.workflow) if info.workflow else info.workflow
+            info.group_id = redact(info.group_id) if info.group_id else info.group_id
+            info.metadata = redact_data(info.metadata, redact) if info.metadata else None
+        return info
+
+    def exception(self, exc: BaseException) -> ExceptionInfo | None:
+        """An exception in flight, summarised (and redacted)."""
+        info = exception_info(exc, self.capture_content)
+        if info is not None and self.redactor is not None and info.message:
+            info.message = self.redactor(info.message)
         return info
 
     # -- spans ---------------------------------------------------------------------------
@@ -110,7 +129,7 @@ class Normalizer:
         for key, value in data.items():
             if type(value) is str:
                 data[key], _, _ = truncate_text(value, 512)
-        return SpanRecord(
+        record = SpanRecord(
             trace_id=_text_attr(span, "trace_id") or "unknown",
             span_id=_text_attr(span, "span_id") or "unknown",
             parent_id=_text_attr(span, "parent_id"),
@@ -120,6 +139,9 @@ class Normalizer:
             data=data,
             tool_name=data.get("name") if kind == "function" else None,
         )
+        if self.redactor is not None:
+            self._redact(record)
+        return record
 
     def span(
         self, span: Any, wall: float | None = None, exc: BaseException | None = None
@@ -143,7 +165,22 @@ class Normalizer:
         self._fill(record, kind, raw)
         if exc is not None:
             record.exception = exception_info(exc, self.capture_content)
+        if self.redactor is not None:
+            self._redact(record)
         return record
+
+    def _redact(self, record: SpanRecord) -> None:
+        """Mask secrets everywhere a span can carry text."""
+        redact = self.redactor
+        assert redact is not None
+        record.name = redact(record.name)
+        record.data = redact_data(record.data, redact)
+        if record.error_message is not None:
+            record.error_message = redact(record.error_message)
+        if record.error_data is not None:
+            record.error_data = redact_data(record.error_data, redact)
+        if record.exception is not None and record.exception.message:
+            record.exception.message = redact(record.exception.message)
 
     def _error(self, record: SpanRecord, error: Any) -> None:
         message = error.get("message") if isinstance(error, dict) else _attr(error, "message")
@@ -320,6 +357,19 @@ def _int(value: Any) -> int | None:
     if isinstance(value, float) and value == value:
         return int(value)
     return None
+
+
+def _guarded(redactor: Redactor) -> Redactor:
+    """A redactor that cannot crash the worker: if it fails, the text is dropped, not kept."""
+
+    def run(text: str) -> str:
+        try:
+            result = redactor(text)
+            return result if isinstance(result, str) else "[redacted]"
+        except Exception:
+            return "[redacted: redactor failed]"
+
+    return run
 
 
 def next_seq() -> int:

@@ -305,9 +305,7 @@ class Pipeline:
         if info.started_at is None:
             info.started_at = info.ended_at
         if exc is not None and id(exc) != state.ambient_exc:
-            from turnscope.exporter.normalize import exception_info
-
-            info.exception = exception_info(exc, self.normalizer.capture_content)
+            info.exception = self.normalizer.exception(exc)
         else:
             info.exception = None
         batch.ended_traces.append(info.trace_id)

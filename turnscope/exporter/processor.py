@@ -24,6 +24,7 @@ from turnscope import __version__
 from turnscope.config import Settings
 from turnscope.exporter.normalize import Normalizer
 from turnscope.exporter.pipeline import SPAN_END, SPAN_START, TRACE_END, TRACE_START, Pipeline
+from turnscope.exporter.redact import combine
 from turnscope.exporter.sinks import Sink
 
 log = logging.getLogger("turnscope")
@@ -66,6 +67,8 @@ class TurnscopeProcessor(TracingProcessor):
         max_field_bytes: int | None = None,
         max_queue_size: int | None = None,
         flush_interval: float | None = None,
+        redact_secrets: bool | None = None,
+        redactor: Any = None,
         sinks: list[Sink] | None = None,
         **otlp: Any,
     ) -> None:
@@ -75,6 +78,8 @@ class TurnscopeProcessor(TracingProcessor):
             max_field_bytes=max_field_bytes,
             max_queue_size=max_queue_size,
             flush_interval=flush_interval,
+            redact_secrets=redact_secrets,
+            redactor=redactor,
             **otlp,
         )
         self.identity = {
@@ -86,7 +91,11 @@ class TurnscopeProcessor(TracingProcessor):
         all_sinks = self.settings.build_sinks(self.identity) + list(sinks or [])
         self._pipeline = Pipeline(
             all_sinks,
-            Normalizer(self.settings.capture_content, self.settings.max_field_bytes),
+            Normalizer(
+                self.settings.capture_content,
+                self.settings.max_field_bytes,
+                combine(self.settings.redact_secrets, self.settings.redactor),
+            ),
             self.identity,
             max_queue_size=self.settings.max_queue_size,
             flush_interval=self.settings.flush_interval,
