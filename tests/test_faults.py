@@ -1,0 +1,200 @@
+"""Faults survived: a full disk, a PostgreSQL restart, odd SDK event sequences, many runs.
+
+In every case the user's run completes normally, and the failure shows in ``stats()`` and in
+the log once — not as a flood.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agents import Agent, RunConfig, Runner, function_tool, set_trace_processors
+from sqlalchemy import event
+
+import turnscope.store.writer as writer_module
+from turnscope.demo.model import DemoModel, call, text
+from turnscope.exporter.processor import TurnscopeProcessor
+from turnscope.store.queries import Store
+
+
+@function_tool
+def lookup(q: str) -> str:
+    """Look something up."""
+    return "x" * 2000  # some bulk, so a tiny database fills up
+
+
+def agent(name: str = "A") -> Agent[Any]:
+    """Two turns with a tool call."""
+    return Agent(
+        name=name,
+        tools=[lookup],
+        model=DemoModel([[call("lookup", {"q": "x"})], [text("answer")]]),
+    )
+
+
+def test_disk_full_then_space_again(
+    db_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    pages = {"max": 60}  # a few hundred KB: the schema fits, a handful of runs do not
+    real = writer_module.make_writer_engine
+
+    def small_disk(url: str) -> Any:
+        engine = real(url)
+
+        @event.listens_for(engine, "connect")
+        def _cap(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.execute(f"PRAGMA max_page_count={pages['max']}")
+
+        @event.listens_for(engine, "checkout")
+        def _recap(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+            dbapi_conn.execute(f"PRAGMA max_page_count={pages['max']}")
+
+        return engine
+
+    monkeypatch.setattr(writer_module, "make_writer_engine", small_disk)
+    processor = TurnscopeProcessor(str(db_path), flush_interval=0.05)
+    set_trace_processors([processor])
+    try:
+        with caplog.at_level(logging.WARNING, logger="turnscope"):
+            for i in range(30):
+                config = RunConfig(trace_id=f"trace_{i:032x}")
+                assert Runner.run_sync(agent(), "hi", run_config=config).final_output == "answer"
+            processor.flush(10)
+            stats = processor.stats()
+            assert "full" in (stats["sinks"]["db"]["error"] or "")
+            assert stats["sinks"]["db"]["pending"] > 0
+            full = [r for r in caplog.records if "cannot write" in r.getMessage()]
+            assert len(full) == 1, "logged once, not per batch"
+            pages["max"] = 1_000_000  # space freed
+            processor._pipeline.sinks[0].next_try = 0.0
+            assert processor.flush(30)
+            # a later cycle retries what was kept
+            for _ in range(50):
+                processor.flush(10)
+                if not processor.stats()["sinks"]["db"]["pending"]:
+                    break
+                processor._pipeline.sinks[0].next_try = 0.0
+            assert processor.stats()["sinks"]["db"]["pending"] == 0
+            assert any("works again" in r.getMessage() for r in caplog.records)
+    finally:
+        set_trace_processors([])
+        processor.shutdown(10)
+    store = Store(str(db_path))
+    assert store.count_runs() == 30
+    assert {r["status"] for r in store.list_runs(limit=30)} == {"succeeded"}
+
+
+@pytest.mark.postgres
+def test_postgres_restart_during_writes(pg: Any, pg_url: str) -> None:
+    processor = TurnscopeProcessor(pg_url, flush_interval=0.05)
+    set_trace_processors([processor])
+    try:
+        for i in range(5):
+            Runner.run_sync(agent(), "before", run_config=RunConfig(trace_id=f"trace_a{i:031x}"))
+        assert processor.flush(30)
+        pg.stop()
+        for i in range(5):  # the database is down: runs are not affected
+            result = Runner.run_sync(
+                agent(), "during", run_config=RunConfig(trace_id=f"trace_b{i:031x}")
+            )
+            assert result.final_output == "answer"
+        processor.flush(5)
+        assert processor.stats()["sinks"]["db"]["error"]
+        pg.start()
+        for _ in range(100):
+            processor._pipeline.sinks[0].next_try = 0.0
+            processor.flush(10)
+            if not processor.stats()["sinks"]["db"]["pending"]:
+                break
+        assert processor.stats()["sinks"]["db"]["pending"] == 0
+    finally:
+        set_trace_processors([])
+        processor.shutdown(10)
+    store = Store(pg_url)
+    assert store.count_runs() == 10
+    assert {r["status"] for r in store.list_runs(limit=10)} == {"succeeded"}
+
+
+def test_two_hundred_concurrent_runs(recorder: Any, db_url: str) -> None:
+    @function_tool
+    async def slow_lookup(q: str) -> str:
+        """Yield to the other runs."""
+        await asyncio.sleep(0.005)
+        return "ok"
+
+    async def one(i: int) -> None:
+        worker = Agent(
+            name="Worker",
+            tools=[slow_lookup],
+            model=DemoModel([[call("slow_lookup", {"q": str(i)})], [text(f"done {i}")]]),
+        )
+        await Runner.run(worker, "go", run_config=RunConfig(trace_id=f"trace_{i:032x}"))
+
+    async def main() -> None:
+        await asyncio.gather(*(one(i) for i in range(200)))
+
+    asyncio.run(main())
+    assert recorder.flush(60)
+    store = Store(db_url)
+    assert store.count_runs() == 200
+    runs = store.list_runs(limit=200)
+    assert {r["status"] for r in runs} == {"succeeded"}
+    assert {r["turns"] for r in runs} == {2}
+    assert recorder.stats()["dropped"] == 0
+
+
+def test_custom_non_hex_trace_ids(recorder: Any, db_url: str) -> None:
+    weird = "order #1009 / retry ünïcode"
+    Runner.run_sync(agent(), "hi", run_config=RunConfig(trace_id=weird))
+    assert recorder.flush(10)
+    run = Store(db_url).get_run(weird)
+    assert run is not None and run["status"] == "succeeded"
+    from turnscope.ids import otel_trace_id_hex
+
+    assert len(otel_trace_id_hex(weird)) == 32
+
+
+class FakeSpanData:
+    """A span-data type the SDK may add in the future."""
+
+    type = "sandbox_exec"
+
+    def __init__(self) -> None:
+        self.command = "ls -la"
+        self.exit_code = 0
+
+
+class FakeSpan:
+    """Just enough of an SDK span for the processor (a span of a trace never started)."""
+
+    def __init__(self, trace_id: str, span_id: str, parent: str | None = None) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.parent_id = parent
+        self.span_data = FakeSpanData()
+        self.started_at = "2026-11-24T10:00:00+00:00"  # no microseconds: the SDK omits them
+        self.ended_at: str | None = None
+        self.error = None
+
+
+def test_spans_of_a_trace_never_started_and_duplicate_ends(recorder: Any, db_url: str) -> None:
+    span = FakeSpan("trace_" + "9" * 32, "span_" + "1" * 24)
+    recorder.on_span_start(span)
+    span.ended_at = "2026-11-24T10:00:01.5+00:00"
+    recorder.on_span_end(span)
+    recorder.on_span_end(span)  # a duplicate end
+    recorder.on_span_start(span)  # and a late duplicate start
+    assert recorder.flush(10)
+    store = Store(db_url)
+    spans = store.spans("trace_" + "9" * 32)
+    assert len(spans) == 1
+    (only,) = spans
+    assert only.kind == "sandbox_exec"  # unknown future types are kept generically
+    assert only.data == {"command": "ls -la", "exit_code": 0}
+    assert only.ended_at is not None and only.duration_ms == pytest.approx(1500)
+    run = store.get_run("trace_" + "9" * 32)
+    assert run is not None and run["status"] == "running"  # its trace never ended (yet)
