@@ -7,6 +7,7 @@ defensively: every attribute may be missing (old or future SDKs) or hostile (use
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -54,10 +55,28 @@ def parse_time(value: Any, fallback: float | None = None) -> datetime | None:
                 return parsed.replace(tzinfo=timezone.utc)
             return parsed.astimezone(timezone.utc)
         except ValueError:
-            pass
+            lenient = _lenient_time(value)
+            if lenient is not None:
+                return lenient
     if fallback is not None:
         return datetime.fromtimestamp(fallback, tz=timezone.utc)
     return None
+
+
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def _lenient_time(value: str) -> datetime | None:
+    """ISO forms Python 3.10's fromisoformat rejects: ``Z``, 1-9 fraction digits."""
+    text = value.strip().replace("Z", "+00:00")
+    text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text, count=1)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
 
 
 def exception_info(exc: BaseException | None, capture_content: bool = True) -> ExceptionInfo | None:
