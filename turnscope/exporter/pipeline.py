@@ -69,9 +69,9 @@ class Pipeline:
         flush_interval: float = 0.5,
         max_batch_size: int = 4096,
         heartbeat_interval: float = 5.0,
-        max_cached_spans: int = 200_000,
+        max_cached_spans: int = 50_000,
         max_pending_spans: int = 100_000,
-        linger: float = 60.0,
+        linger: float = 5.0,
     ) -> None:
         self.buffer: deque[tuple[Any, ...]] = deque()
         self.max_queue_size = max_queue_size
@@ -98,6 +98,8 @@ class Pipeline:
         self._stopped = threading.Event()
         self._last_heartbeat = 0.0
         self._last_drop_warning = -1e9
+        self.sink_flush_timeout = 30.0  # flush(timeout=None): how long OTLP may take
+        self._stop_deadline: float | None = None
         self._thread = threading.Thread(target=self._run, name="turnscope-worker", daemon=True)
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -117,13 +119,19 @@ class Pipeline:
         """Write everything queued so far; True if done within ``timeout``."""
         if not self._thread.is_alive():
             return not self.buffer
+        deadline = None if timeout is None else time.monotonic() + timeout
         done = threading.Event()
         self.buffer.append((FLUSH, done, 0.0, None, None))
         self.wake.set()
-        return done.wait(timeout)
+        if not done.wait(timeout):
+            return False
+        left = self.sink_flush_timeout if deadline is None else deadline - time.monotonic()
+        return self._flush_sinks(max(left, 0.0))
 
     def stop(self, timeout: float | None = None) -> bool:
         """Drain, mark unfinished runs incomplete, close sinks; True if done in time."""
+        if timeout is not None:
+            self._stop_deadline = time.monotonic() + timeout
         self._stop.set()
         self.wake.set()
         if self._thread.is_alive():
@@ -171,6 +179,23 @@ class Pipeline:
                     except Exception as exc:
                         self._sink_failed(state, exc)
         self._evict(now)
+
+    def _flush_sinks(self, timeout: float) -> bool:
+        """Sinks that buffer on their own (OTLP's batch processor) send what they hold, so a
+        flush means "at the destination". Runs on the flushing thread, not the worker: a slow
+        backend must not hold up the database writes."""
+        ok = True
+        for state in self.sinks:
+            flush = getattr(state.sink, "force_flush", None)
+            if state.opened and flush is not None:
+                try:
+                    ok = bool(flush(timeout)) and ok
+                except Exception:
+                    ok = False
+                    log.debug(
+                        "turnscope: flushing %s failed", _sink_label(state.sink), exc_info=True
+                    )
+        return ok
 
     def _drain(self) -> tuple[list[tuple[Any, ...]], list[threading.Event]]:
         events: list[tuple[Any, ...]] = []
@@ -518,25 +543,38 @@ class Pipeline:
         for state in self.sinks:
             if state.opened:
                 try:
-                    state.sink.close()
+                    left = None
+                    if self._stop_deadline is not None:  # what is left of shutdown(timeout)
+                        left = max(self._stop_deadline - time.monotonic(), 0.0)
+                    state.sink.close(left)
                 except Exception as exc:
                     log.warning("turnscope: closing %s failed: %s", _sink_label(state.sink), exc)
 
     # -- introspection -----------------------------------------------------------------------
 
+    def _sink_stats(self, s: SinkState) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "written": s.written,
+            "failed": s.failed,
+            "pending": len(s.pending_spans),
+            "failures": s.failures,
+            "error": s.error,
+            "open": s.opened,
+        }
+        extra = getattr(s.sink, "stats", None)  # a sink's own counters (OTLP: export results)
+        if extra is not None:
+            try:
+                more = dict(extra())
+            except Exception:
+                more = {}
+            out["failed"] += int(more.pop("failed", 0) or 0)
+            for key, value in more.items():
+                out.setdefault(key, value)
+        return out
+
     def stats(self) -> dict[str, Any]:
         """Counters: received, written, dropped, failed, and per sink."""
-        sinks = {
-            s.sink.name: {
-                "written": s.written,
-                "failed": s.failed,
-                "pending": len(s.pending_spans),
-                "failures": s.failures,
-                "error": s.error,
-                "open": s.opened,
-            }
-            for s in self.sinks
-        }
+        sinks = {s.sink.name: self._sink_stats(s) for s in self.sinks}
         db = next((v for k, v in sinks.items() if k == "db"), None)
         written = db["written"] if db else max((v["written"] for v in sinks.values()), default=0)
         failed = sum(v["failed"] for v in sinks.values())

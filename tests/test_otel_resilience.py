@@ -1,0 +1,204 @@
+"""The agent never suffers from the OTLP backend: down at first and coming back, hung, or
+slower than the agent; memory stays bounded, losses are counted in ``stats()``, the database
+is still written, and spans are flushed at interpreter exit whatever the ``atexit`` order.
+
+No timed assertions: a hang is caught by pytest-timeout, speed belongs to the benchmarks.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from agents import Agent, RunConfig, Runner, function_tool, set_trace_processors
+from otlp_receiver import Blackhole, check_traces, free_port, receiver_for, root_of
+
+from turnscope.demo.model import DemoModel, call, text
+from turnscope.exporter.processor import TurnscopeProcessor
+from turnscope.ids import otel_trace_id_hex
+from turnscope.store.queries import Store
+
+PROTOCOLS = ["grpc", "http/protobuf"]
+
+
+@function_tool
+def lookup(q: str) -> str:
+    """Look something up."""
+    return f"result for {q}"
+
+
+def busy_agent(name: str, calls: int = 4) -> Agent:
+    """An agent that makes ``calls`` tool calls, then answers (a dozen spans or more)."""
+    steps: list[Any] = [[call("lookup", {"q": f"{name} {i}"})] for i in range(calls)]
+    return Agent(name=name, tools=[lookup], model=DemoModel([*steps, [text("done")]]))
+
+
+def tid(n: int) -> str:
+    """A well-formed SDK trace id."""
+    return f"trace_{0xD0000 + n:032x}"
+
+
+@pytest.fixture
+def registered() -> Iterator[list[TurnscopeProcessor]]:
+    """Processors registered by a test, unregistered and shut down afterwards."""
+    processors: list[TurnscopeProcessor] = []
+    yield processors
+    set_trace_processors([])
+    for processor in processors:
+        processor.shutdown(10)
+
+
+def use(registered: list[TurnscopeProcessor], processor: TurnscopeProcessor) -> Any:
+    """Make ``processor`` the only one the SDK calls."""
+    registered.append(processor)
+    set_trace_processors([processor])
+    return processor
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_backend_down_at_first_then_back(
+    protocol: str, db_url: str, registered: list[TurnscopeProcessor]
+) -> None:
+    port = free_port()
+    processor = use(
+        registered,
+        TurnscopeProcessor(
+            db_url,
+            flush_interval=0.05,
+            otlp_endpoint=f"http://127.0.0.1:{port}",
+            otlp_protocol=protocol,
+            otlp_timeout=3,
+        ),
+    )
+    before = Runner.run_sync(busy_agent("Early"), "go", run_config=RunConfig(trace_id=tid(1)))
+    assert before.final_output == "done"  # the run does not notice
+    assert processor.flush(30)
+    down = processor.stats()["sinks"]["otlp"]
+    assert down["exported"] == 0 and down["export_failed"] == down["emitted"] > 0
+    assert down["failed"] == down["export_failed"]
+    with receiver_for(protocol, port) as receiver:
+        after = Runner.run_sync(busy_agent("Late"), "go", run_config=RunConfig(trace_id=tid(2)))
+        assert after.final_output == "done"
+        assert processor.flush(30)
+        spans = [s for s in receiver.snapshot() if s.trace_id == otel_trace_id_hex(tid(2))]
+        check_traces(receiver.snapshot())
+        assert root_of(spans).attrs["turnscope.status"] == "succeeded"
+        up = processor.stats()["sinks"]["otlp"]
+        assert up["exported"] == len(spans) and up["last_error"] is None
+    store = Store(db_url)
+    assert {r["trace_id"] for r in store.list_runs()} == {tid(1), tid(2)}  # both written
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_hung_backend_never_holds_the_run_or_shutdown(
+    protocol: str, db_url: str, registered: list[TurnscopeProcessor]
+) -> None:
+    hole = Blackhole()
+    try:
+        processor = use(
+            registered,
+            TurnscopeProcessor(
+                db_url,
+                flush_interval=0.05,
+                otlp_endpoint=hole.endpoint,
+                otlp_protocol=protocol,
+                otlp_timeout=60,  # the exporter would wait a minute per batch
+            ),
+        )
+        result = Runner.run_sync(busy_agent("Patient"), "go", run_config=RunConfig(trace_id=tid(3)))
+        assert result.final_output == "done"
+        assert not processor.flush(1)  # the backend never answers: the flush says so
+        processor.shutdown(2)  # bounded: gives up on the hung backend
+        stats = processor.stats()
+        otlp = stats["sinks"]["otlp"]
+        assert otlp["exported"] == 0 and otlp["failed"] == otlp["emitted"] > 0
+        assert stats["failed"] >= otlp["failed"]
+        run = Store(db_url).get_run(tid(3))
+        assert run is not None and run["status"] == "succeeded"
+    finally:
+        hole.close()
+
+
+def test_memory_is_bounded_and_drops_are_counted(
+    monkeypatch: pytest.MonkeyPatch, db_url: str, registered: list[TurnscopeProcessor]
+) -> None:
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "8")
+    hole = Blackhole()  # the first batch never comes back, so the queue stays full
+    try:
+        processor = use(
+            registered,
+            TurnscopeProcessor(
+                db_url, flush_interval=0.05, otlp_endpoint=hole.endpoint, otlp_timeout=60
+            ),
+        )
+        result = Runner.run_sync(
+            busy_agent("Chatty", 6), "go", run_config=RunConfig(trace_id=tid(4))
+        )
+        assert result.final_output == "done"
+        processor.flush(1)  # the database part; the backend never answers
+        otlp = processor.stats()["sinks"]["otlp"]
+        assert otlp["emitted"] == 8 and otlp["queued"] == 8  # never more than the bound
+        assert otlp["dropped"] > 0 and otlp["failed"] == otlp["dropped"]
+        run = Store(db_url).get_run(tid(4))
+        assert run is not None and run["status"] == "succeeded" and run["tool_calls"] == 6
+        processor.shutdown(2)
+        stats = processor.stats()
+        otlp = stats["sinks"]["otlp"]
+        assert otlp["exported"] == 0 and otlp["failed"] == otlp["emitted"] + otlp["dropped"]
+        assert stats["failed"] >= otlp["failed"]
+    finally:
+        hole.close()
+
+
+EXITING = textwrap.dedent(
+    """
+    import sys
+
+    from agents import Agent, RunConfig, Runner
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    import turnscope
+    from turnscope.demo.model import DemoModel, text
+
+    db, endpoint, protocol, trace_id = sys.argv[1:5]
+    turnscope.instrument(
+        db, replace_default=True, otlp_endpoint=endpoint, otlp_protocol=protocol
+    )
+    # the application's own global provider, created later: its atexit hook runs first
+    trace.set_tracer_provider(TracerProvider())
+    agent = Agent(name="Exiting", model=DemoModel([[text("bye")]]))
+    Runner.run_sync(agent, "hi", run_config=RunConfig(trace_id=trace_id))
+    # no flush, no shutdown: the interpreter exits
+    """
+)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_spans_are_flushed_at_interpreter_exit(protocol: str, tmp_path: Path) -> None:
+    with receiver_for(protocol) as receiver:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                EXITING,
+                str(tmp_path / "exit.db"),
+                receiver.endpoint,
+                protocol,
+                tid(5),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        spans = receiver.snapshot()
+    check_traces(spans)
+    names = sorted(s.name for s in spans)
+    assert "invoke_workflow Agent workflow" in names and "invoke_agent Exiting" in names
+    assert {s.trace_id for s in spans} == {otel_trace_id_hex(tid(5))}

@@ -1,0 +1,1454 @@
+"""OTLP export: turnscope's records as OpenTelemetry spans, for Jaeger or any OTLP backend.
+
+The sink runs on the pipeline's worker thread. It turns each ``SpanRecord`` into an OTel
+``ReadableSpan`` with ids derived from the SDK ids (``turnscope.ids``), the SDK's own start and
+end times (integer nanoseconds from the parsed ISO strings, exact to the microsecond) and an
+explicit parent, and hands it to a ``BatchSpanProcessor`` of a private ``TracerProvider``
+(never the global one): the network is only ever touched by the processor's export thread.
+No OpenTelemetry context is attached or detached anywhere, so nothing can leak into the
+application's own traces.
+
+Decisions (otel-mapping.md §6):
+
+* **One span per SDK span, sent when it ends** (``Batch.ended_spans``: each exactly once).
+  The agent and turn it carries are the ones known at its end.
+* **The root** (``invoke_workflow {workflow}``, id ``otel_root_span_id(trace_id)``) is sent
+  once per trace, when the run first has a verdict: its trace ended, no run span is open and at
+  least one span was seen (a streamed run whose ``with trace()`` block closed before the
+  stream was consumed has no spans yet; its root waits for them). It spans the trace's
+  callbacks widened to cover every span seen so far, and carries the verdict. Late spans
+  and later legs of the same trace (a human-in-the-loop resume, a second run under the same
+  trace id) nest under that root by id; the root is not sent again (a bounded memory of
+  sent roots), so their own task and agent spans carry their errors. A run still open when
+  turnscope shuts down gets its root (``incomplete``) and its open spans, marked
+  ``turnscope.span.incomplete=true`` and ending at the run's last activity.
+* **Status** ERROR only for an operation that failed (a SpanError, or an exception in flight
+  when the span ended), UNSET otherwise; never OK. A tripped guardrail is UNSET: the
+  guardrail worked; the run's failure is on the turn/agent/root spans.
+* **error.type** (low cardinality, see ``error_type``): the verdict category where one
+  applies, else the exception class name, else ``_OTHER``.
+* **Content** (messages, tool arguments and results, custom span data, error details)
+  only when ``OtlpSettings.capture_content`` is on (``otlp_capture_content``, else
+  ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``), and only what turnscope itself
+  captured. JSON values are cut per string so they stay
+  valid JSON, and each span's attributes stay within ``max_span_bytes``; export batches are
+  sized so a request stays under the 4 MiB a gRPC receiver accepts.
+* **Bounded**: at most ``max_queue_size`` spans (``OTEL_BSP_MAX_QUEUE_SIZE``, default 2048)
+  and 32 MiB wait for the backend; beyond that new spans are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from turnscope.analysis.errors import (
+    TRIPWIRE,
+    classify_exception,
+    classify_message,
+)
+from turnscope.config import OtlpSettings
+from turnscope.exporter.normalize import CONTENT_KEYS
+from turnscope.exporter.safe import MARKER, jsonable, truncate_text
+from turnscope.exporter.sinks import Batch
+from turnscope.ids import otel_root_span_id, otel_span_id, otel_trace_id
+from turnscope.records import (
+    FAILED,
+    INCOMPLETE,
+    MODEL_KINDS,
+    RUNNING,
+    RunRecord,
+    SpanRecord,
+)
+
+log = logging.getLogger("turnscope")
+
+SCOPE_NAME = "turnscope"
+DEFAULT_SERVICE_NAME = "openai-agents"
+MAX_REQUEST_BYTES = 3 * 1024 * 1024 + 512 * 1024  # under the 4 MiB gRPC receivers accept
+DEFAULT_QUEUE_SIZE = 2048
+DEFAULT_QUEUE_BYTES = 32 * 1024 * 1024
+DEFAULT_SCHEDULE_DELAY_MS = 1000
+DEFAULT_CLOSE_TIMEOUT = 10.0
+SPAN_OVERHEAD = 160  # ids, times, kind, status: bytes a span costs besides its attributes
+SMALL_TEXT = 1024  # longest non-content string attribute (names, messages, ids)
+DESCRIPTION_BYTES = 1024
+MAX_REMEMBERED_ROOTS = 50_000
+MAX_TRACES = 5_000  # traces in progress whose structure is kept
+MAX_OPEN_SPANS = 20_000
+MAX_PENDING_PER_TRACE = 1_000
+NOT_CAPTURED_PREFIX = "[not captured"
+INCOMPLETE_ATTR = "turnscope.span.incomplete"
+
+# error.type values beyond the verdict categories (records.CATEGORIES) and exception classes
+OTHER = "_OTHER"
+CATEGORY_FALLBACK_KINDS = frozenset({"agent", "turn", "task", "function", "handoff", "guardrail"})
+# exceptions that end a run because a guardrail tripped: not a failure of the guardrail span
+TRIPWIRE_EXCEPTIONS = frozenset(
+    {
+        "InputGuardrailTripwireTriggered",
+        "OutputGuardrailTripwireTriggered",
+        "ToolInputGuardrailTripwireTriggered",
+        "ToolOutputGuardrailTripwireTriggered",
+    }
+)
+CLIENT_KINDS = frozenset({"generation", "response", "mcp_tools", "transcription", "speech"})
+PROVIDERS = (  # base_url host fragment -> gen_ai.provider.name
+    ("openai.azure.com", "azure.ai.openai"),
+    ("anthropic", "anthropic"),
+    ("generativelanguage.googleapis.com", "gcp.gemini"),
+    ("aiplatform.googleapis.com", "gcp.vertex_ai"),
+    ("bedrock", "aws.bedrock"),
+    ("groq", "groq"),
+    ("mistral", "mistral_ai"),
+    ("deepseek", "deepseek"),
+    ("x.ai", "x_ai"),
+    ("perplexity", "perplexity"),
+)
+MODEL_PREFIXES = {  # LiteLLM / any-llm model prefix -> gen_ai.provider.name
+    "openai": "openai",
+    "azure": "azure.ai.openai",
+    "anthropic": "anthropic",
+    "gemini": "gcp.gemini",
+    "vertex_ai": "gcp.vertex_ai",
+    "bedrock": "aws.bedrock",
+    "groq": "groq",
+    "mistral": "mistral_ai",
+    "deepseek": "deepseek",
+    "xai": "x_ai",
+    "perplexity": "perplexity",
+}
+MODEL_CONFIG_ATTRS = {
+    "temperature": "gen_ai.request.temperature",
+    "top_p": "gen_ai.request.top_p",
+    "max_tokens": "gen_ai.request.max_tokens",
+    "frequency_penalty": "gen_ai.request.frequency_penalty",
+    "presence_penalty": "gen_ai.request.presence_penalty",
+    "seed": "gen_ai.request.seed",
+}
+USAGE_KEYS = (
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_input_tokens",
+    "total_tokens",
+    "requests",
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICRO = timedelta(microseconds=1)
+_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+
+
+def to_ns(value: datetime) -> int:
+    """Aware datetime -> integer nanoseconds since the epoch, exact (no float)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return ((value - _EPOCH) // _MICRO) * 1000
+
+
+# --- error.type ------------------------------------------------------------------------------
+
+
+def span_failed(span: SpanRecord) -> bool:
+    """True when the span's own operation failed (ERROR), False when it is UNSET."""
+    if span.error_message is not None:
+        return True
+    exc = span.exception
+    if exc is None:
+        return False
+    # a guardrail span that tripped ends normally; the tripwire exception is the run's
+    return not (span.kind == "guardrail" and exc.type in TRIPWIRE_EXCEPTIONS)
+
+
+def error_type(span: SpanRecord) -> str | None:
+    """``error.type`` of a failed span, from a fixed table (None when it did not fail).
+
+    1. The exception in flight when the span ended, when its class names a category
+       (``MaxTurnsExceeded`` -> ``max_turns_exceeded``, tripwires, ``ToolTimeoutError`` ->
+       ``tool_timeout``, cancellation -> ``cancelled``, ``openai.*`` -> ``model_error``).
+    2. The SpanError message, as the verdict classifies it (``Error running tool`` and its
+       non-fatal variant -> ``tool_error``, ``Tool not found`` -> ``tool_not_found``,
+       ``Invalid JSON`` -> ``invalid_final_output``, model span errors -> ``model_error``,
+       handoff span errors -> ``handoff_error``, ``Guardrail tripwire triggered`` ->
+       ``input_guardrail_tripwire`` / ``output_guardrail_tripwire``, ``Error in agent run``
+       -> ``agent_error``); on custom, MCP and unknown span types an unrecognised message
+       gives ``_OTHER``.
+    3. No SpanError: model spans -> ``model_error``, tools -> ``tool_error``, handoffs ->
+       ``handoff_error``; otherwise the exception class name (``KeyError``).
+    """
+    if not span_failed(span):
+        return None
+    by_exception = classify_exception(span.exception)
+    if by_exception is not None:
+        return by_exception
+    message = span.error_message
+    if message is not None:
+        if message == TRIPWIRE:
+            data = span.error_data or {}
+            if data.get("type") == "input_guardrail" or span.kind == "turn":
+                return "input_guardrail_tripwire"
+            return "output_guardrail_tripwire"
+        category = classify_message(span, message)
+        if (
+            category == "agent_error"
+            and span.kind not in CATEGORY_FALLBACK_KINDS
+            and span.kind not in MODEL_KINDS
+        ):
+            return OTHER
+        return category
+    if span.kind in MODEL_KINDS:
+        return "model_error"
+    if span.kind == "function":
+        return "tool_error"
+    if span.kind == "handoff":
+        return "handoff_error"
+    return span.exception.type if span.exception is not None else OTHER
+
+
+# --- bounded values --------------------------------------------------------------------------
+
+
+def _utf8_len(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
+
+
+def bounded_json(value: Any, limit: int) -> tuple[str, bool]:
+    """``value`` as JSON text of at most ``limit`` bytes that still parses: long strings are
+    cut (with a marker) before anything else; returns (text, truncated)."""
+    try:
+        text = _dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        converted, _ = jsonable(value, limit, limit)
+        value, text = converted, _dumps(converted)
+    if _utf8_len(text) <= limit:
+        return text, False
+    # shorter strings first (the shape survives), then fewer items (marked as omitted)
+    per_string, total = max(limit // 2, 16), limit
+    for _ in range(40):
+        cut, _budget = jsonable(value, per_string, total)
+        text = _dumps(cut)
+        if _utf8_len(text) <= limit:
+            return text, True
+        if per_string > 256:
+            per_string //= 2
+        elif total > 64:
+            total = int(total * 0.6)
+            per_string = max(min(per_string, total // 2), 16)
+        else:
+            break
+    return _dumps({MARKER: "omitted", "bytes": _utf8_len(_dumps(value))}), True
+
+
+def json_value(text: str) -> Any:
+    """A tool's arguments or result as data: parsed when it is a JSON document, else the text
+    itself (exported as a JSON string, so every content attribute is valid JSON, even when
+    the text was cut before it got here)."""
+    stripped = text.strip()
+    if stripped[:1] in ("{", "[", '"') or stripped in ("true", "false", "null"):
+        try:
+            return json.loads(stripped)
+        except (ValueError, RecursionError):
+            return text
+    return text
+
+
+def _small(value: str, limit: int = SMALL_TEXT) -> str:
+    text, _size, _cut = truncate_text(value, limit)
+    return text
+
+
+def _captured(value: Any) -> bool:
+    """False for absent values and for the normaliser's "not captured" markers."""
+    if value is None:
+        return False
+    return not (isinstance(value, str) and value.startswith(NOT_CAPTURED_PREFIX))
+
+
+class Attributes:
+    """Span attributes within a byte budget: identity and structure first, content last."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, Any] = {}
+        self.size = 0
+        self.truncated = False
+        self._content: list[tuple[str, Any]] = []
+
+    def put(self, key: str, value: Any, limit: int = SMALL_TEXT) -> None:
+        """A small attribute: strings cut at ``limit`` bytes, lists of strings kept short."""
+        if value is None:
+            return
+        if isinstance(value, bool):
+            self.items[key] = value
+            self.size += len(key) + 4
+        elif isinstance(value, int):
+            if -(2**63) <= value < 2**63:
+                self.items[key] = value
+                self.size += len(key) + 10
+        elif isinstance(value, float):
+            if value == value and value not in (float("inf"), float("-inf")):
+                self.items[key] = value
+                self.size += len(key) + 10
+        elif isinstance(value, str):
+            text = _small(value, limit)
+            self.items[key] = text
+            self.size += len(key) + _utf8_len(text) + 4
+        elif isinstance(value, (list, tuple)):
+            texts = [_small(str(v), 256) for v in value if v is not None][:64]
+            self.items[key] = texts
+            self.size += len(key) + sum(_utf8_len(t) + 4 for t in texts)
+        else:
+            text, cut = bounded_json(value, limit)
+            self.truncated |= cut
+            self.items[key] = text
+            self.size += len(key) + _utf8_len(text) + 4
+
+    def content(self, key: str, value: Any) -> None:
+        """A large attribute (messages, tool arguments): JSON, with a share of what is left."""
+        if _captured(value):
+            self._content.append((key, value))
+
+    def finish(self, budget: int) -> dict[str, Any]:
+        """Fit the content attributes into ``budget`` bytes (fair shares, smallest first)."""
+        if not self._content:
+            return self.items
+        left = budget - self.size
+        pending = []
+        for key, value in self._content:
+            try:
+                natural = _utf8_len(_dumps(value))
+            except (TypeError, ValueError, RecursionError):
+                natural = budget
+            pending.append((natural + len(key) + 4, key, value))
+        pending.sort(key=lambda item: item[0])
+        for index, (natural, key, value) in enumerate(pending):
+            share = left // (len(pending) - index)
+            if share < 64:
+                self.truncated = True
+                self.items["turnscope.content.omitted"] = True
+                break
+            text, cut = bounded_json(value, min(natural, share) - len(key) - 4)
+            self.truncated |= cut
+            self.items[key] = text
+            used = len(key) + _utf8_len(text) + 4
+            left -= used
+            self.size += used
+        if self.truncated:
+            self.items["turnscope.truncated"] = True
+        return self.items
+
+
+# --- messages in the GenAI semantic-convention shape -----------------------------------------
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return _dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        return str(value)
+
+
+def _parts(content: Any) -> list[dict[str, Any]]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "content": content}]
+    if not isinstance(content, list):
+        return [{"type": "text", "content": _text_of(content)}]
+    parts: list[dict[str, Any]] = []
+    for item in content:
+        if isinstance(item, str):
+            parts.append({"type": "text", "content": item})
+        elif isinstance(item, dict):
+            kind = item.get("type")
+            if kind in ("text", "input_text", "output_text") or (kind is None and "text" in item):
+                parts.append({"type": "text", "content": _text_of(item.get("text", ""))})
+            elif kind == "refusal":
+                parts.append({"type": "refusal", "content": _text_of(item.get("refusal", ""))})
+            else:  # images, files, audio: the kind only, never the (often base64) payload
+                parts.append({"type": str(kind or "unknown")})
+    return parts
+
+
+def _arguments(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):
+            return value
+    return value
+
+
+def to_messages(value: Any, default_role: str) -> list[dict[str, Any]] | None:
+    """Chat messages or Responses items -> ``[{role, parts: [...]}]`` (semconv message JSON)."""
+    if not _captured(value):
+        return None
+    if isinstance(value, str):
+        return [{"role": default_role, "parts": [{"type": "text", "content": value}]}]
+    items = [value] if isinstance(value, dict) else value
+    if not isinstance(items, list):
+        return [{"role": default_role, "parts": [{"type": "text", "content": _text_of(value)}]}]
+    messages: list[dict[str, Any]] = []
+
+    def add(role: str, part: dict[str, Any], merge: bool) -> None:
+        if merge and messages and messages[-1]["role"] == role and messages[-1].get("_merge"):
+            messages[-1]["parts"].append(part)
+        else:
+            messages.append({"role": role, "parts": [part], "_merge": merge})
+
+    for item in items:
+        if not isinstance(item, dict):
+            add(default_role, {"type": "text", "content": _text_of(item)}, False)
+            continue
+        kind = item.get("type")
+        if kind == "function_call":
+            part = {
+                "type": "tool_call",
+                "id": item.get("call_id") or item.get("id"),
+                "name": item.get("name"),
+                "arguments": _arguments(item.get("arguments")),
+            }
+            add("assistant", part, True)
+        elif kind == "function_call_output":
+            part = {
+                "type": "tool_call_response",
+                "id": item.get("call_id"),
+                "response": item.get("output"),
+            }
+            add("tool", part, False)
+        elif kind == "reasoning":
+            summary = item.get("summary") or []
+            text = " ".join(
+                s.get("text", "") if isinstance(s, dict) else str(s) for s in summary
+            ).strip()
+            add("assistant", {"type": "reasoning", "content": text}, True)
+        elif "role" in item or kind == "message":
+            role = str(item.get("role") or default_role)
+            parts = _parts(item.get("content"))
+            if role == "tool" and item.get("tool_call_id"):
+                response = item.get("content")
+                parts = [
+                    {"type": "tool_call_response", "id": item["tool_call_id"], "response": response}
+                ]
+            for call in item.get("tool_calls") or []:
+                if isinstance(call, dict):
+                    function = call.get("function") or {}
+                    parts.append(
+                        {
+                            "type": "tool_call",
+                            "id": call.get("id"),
+                            "name": function.get("name"),
+                            "arguments": _arguments(function.get("arguments")),
+                        }
+                    )
+            messages.append({"role": role, "parts": parts, "_merge": False})
+        else:
+            add(default_role, {"type": str(kind or "unknown")}, False)
+    for message in messages:
+        message.pop("_merge", None)
+    return messages
+
+
+def to_output_messages(value: Any) -> list[dict[str, Any]] | None:
+    """Model output -> semconv output messages (each with the finish reason it implies)."""
+    messages = to_messages(value, "assistant")
+    if messages is None:
+        return None
+    for message in messages:
+        calls = any(p.get("type") == "tool_call" for p in message["parts"])
+        message["finish_reason"] = "tool_call" if calls else "stop"
+    return messages
+
+
+def tool_calls_in(output: Any) -> list[tuple[str, str, Any]]:
+    """(call id, tool name, arguments) of the tool calls a model output asks for."""
+    calls: list[tuple[str, str, Any]] = []
+    if not isinstance(output, list):
+        return calls
+    for item in output:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "function_call" and item.get("name"):
+            call_id = item.get("call_id") or item.get("id")
+            if isinstance(call_id, str):
+                calls.append((call_id, str(item["name"]), item.get("arguments")))
+        for call in item.get("tool_calls") or []:
+            if isinstance(call, dict) and isinstance(call.get("id"), str):
+                function = call.get("function") or {}
+                if function.get("name"):
+                    calls.append((call["id"], str(function["name"]), function.get("arguments")))
+    return calls
+
+
+def _canonical(arguments: Any) -> str:
+    value = _arguments(arguments)
+    try:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return str(value)
+
+
+def provider_of(data: dict[str, Any]) -> str:
+    """``gen_ai.provider.name`` from a model span's base URL or model prefix (default openai)."""
+    config = data.get("model_config")
+    base = config.get("base_url") if isinstance(config, dict) else None
+    if isinstance(base, str):
+        for fragment, provider in PROVIDERS:
+            if fragment in base:
+                return provider
+    model = data.get("model")
+    if isinstance(model, str) and "/" in model:  # LiteLLM / any-llm: "anthropic/claude-..."
+        return MODEL_PREFIXES.get(model.split("/", 1)[0].lower(), "openai")
+    return "openai"
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value == value:
+        return int(value)
+    return None
+
+
+def _usage(data: dict[str, Any]) -> dict[str, Any]:
+    usage = data.get("usage")
+    return usage if isinstance(usage, dict) else {}
+
+
+# --- the mapping -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _TraceState:
+    """What the mapper remembers about one trace while it is being exported."""
+
+    trace_id: str
+    workflow: str | None = None
+    group_id: str | None = None
+    run: RunRecord | None = None
+    first_start: datetime | None = None
+    last_time: datetime | None = None
+    tree: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # id -> kind, parent
+    calls: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)  # by parent
+    handoffs: dict[str, list[tuple[str, datetime | None]]] = field(default_factory=dict)
+    first_model_end: dict[str, datetime] = field(default_factory=dict)  # by agent span id
+    agent_models: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    agent_turns: dict[str, set[int]] = field(default_factory=dict)
+
+    def saw(self, start: datetime | None, end: datetime | None) -> None:
+        """Widen the trace's known time range."""
+        if start is not None and (self.first_start is None or start < self.first_start):
+            self.first_start = start
+        for moment in (start, end):
+            if moment is not None and (self.last_time is None or moment > self.last_time):
+                self.last_time = moment
+
+
+class SpanMapper:
+    """Records -> OTel ``ReadableSpan``s (pure apart from its per-trace memory).
+
+    The live sink and the backfill both feed it ``Batch``es, so a replayed run comes out with
+    the same ids, names, times and attributes as when it was exported live."""
+
+    def __init__(self, settings: OtlpSettings, resource: Any) -> None:
+        from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+        from turnscope import __version__
+
+        self.settings = settings
+        self.content = settings.capture_content
+        self.budget = settings.max_span_bytes
+        self.resource = resource
+        self.scope = InstrumentationScope(SCOPE_NAME, __version__)
+        self.traces: OrderedDict[str, _TraceState] = OrderedDict()
+        self.roots: OrderedDict[str, str | None] = OrderedDict()  # sent roots: id -> group
+        self.open: OrderedDict[tuple[str, str], SpanRecord] = OrderedDict()
+        self.errors = 0
+
+    # -- batches -------------------------------------------------------------------------------
+
+    def consume(self, batch: Batch) -> list[Any]:
+        """The OTel spans a batch completes: ended spans, then roots of runs with a verdict."""
+        out: list[Any] = []
+        for run in batch.runs:
+            state = self._trace(run.trace_id)
+            state.run = run
+            state.workflow = run.workflow or state.workflow
+            state.group_id = run.group_id or state.group_id
+        for span in batch.spans:
+            self._see(span)
+        for span in batch.ended_spans:
+            self._see(span)
+            self._guard(out, self.span, span)
+        for run in batch.runs:
+            if self._ready(run):
+                self._guard(out, self.root, run)
+        return out
+
+    def finish(self) -> list[Any]:
+        """At shutdown: roots not sent yet, then spans that never ended (marked incomplete)."""
+        out: list[Any] = []
+        for state in list(self.traces.values()):
+            if state.run is not None and state.trace_id not in self.roots:
+                self._guard(out, self.root, state.run)
+        for span in list(self.open.values()):
+            self._guard(out, self.span, span)
+        self.open.clear()
+        return out
+
+    def _guard(self, out: list[Any], convert: Any, record: Any) -> None:
+        try:
+            result = convert(record)
+        except Exception:  # one odd record must not cost the batch (nor be retried forever)
+            self.errors += 1
+            log.debug("turnscope: could not convert a record to an OTel span", exc_info=True)
+            return
+        if isinstance(result, list):
+            out.extend(result)
+        elif result is not None:
+            out.append(result)
+
+    def _ready(self, run: RunRecord) -> bool:
+        return run.status != RUNNING and run.span_count > 0 and run.trace_id not in self.roots
+
+    def _trace(self, trace_id: str) -> _TraceState:
+        state = self.traces.get(trace_id)
+        if state is None:
+            state = self.traces[trace_id] = _TraceState(trace_id)
+            if len(self.traces) > MAX_TRACES:
+                self.traces.popitem(last=False)
+        else:
+            self.traces.move_to_end(trace_id)
+        return state
+
+    def _see(self, span: SpanRecord) -> None:
+        state = self._trace(span.trace_id)
+        if len(state.tree) < 100_000:
+            state.tree[span.span_id] = (span.kind, span.parent_id)
+        state.saw(span.started_at, span.ended_at)
+        key = (span.trace_id, span.span_id)
+        if span.ended_at is None:
+            self.open[key] = span
+            if len(self.open) > MAX_OPEN_SPANS:
+                self.open.popitem(last=False)
+        else:
+            self.open.pop(key, None)
+
+    def _ancestor(self, state: _TraceState, span_id: str | None, kind: str) -> str | None:
+        for _ in range(64):
+            if span_id is None:
+                return None
+            node = state.tree.get(span_id)
+            if node is None:
+                return None
+            if node[0] == kind:
+                return span_id
+            span_id = node[1]
+        return None
+
+    # -- ids and the span object -----------------------------------------------------------------
+
+    def _make(
+        self,
+        name: str,
+        trace_id: str,
+        span_id: int,
+        parent_id: int | None,
+        kind: str,
+        start: int,
+        end: int,
+        attrs: Attributes,
+        error: tuple[str, str] | None,
+        events: Sequence[Any] = (),
+        links: Sequence[Any] = (),
+    ) -> Any:
+        from opentelemetry.sdk.trace import ReadableSpan
+        from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
+        from opentelemetry.trace.status import Status, StatusCode
+
+        tid = otel_trace_id(trace_id)
+        flags = TraceFlags(TraceFlags.SAMPLED)  # unsampled spans are silently dropped
+        context = SpanContext(tid, span_id, is_remote=False, trace_flags=flags)
+        parent = SpanContext(tid, parent_id, False, flags) if parent_id is not None else None
+        description = ""
+        if error is not None:
+            attrs.put("error.type", error[0])
+            description = _small(error[1], DESCRIPTION_BYTES)
+            status = Status(StatusCode.ERROR, description)
+        else:
+            status = Status(StatusCode.UNSET)
+        name = _small(name, 256)
+        fixed = SPAN_OVERHEAD + _utf8_len(name) + _utf8_len(description) + 200 * len(events)
+        fixed += 120 * len(links)
+        attributes = attrs.finish(self.budget - fixed)
+        span = ReadableSpan(
+            name=name,
+            context=context,
+            parent=parent,
+            resource=self.resource,
+            attributes=attributes,
+            events=tuple(events),
+            links=tuple(links),
+            kind=SpanKind.CLIENT if kind == "client" else SpanKind.INTERNAL,
+            status=status,
+            start_time=start,
+            end_time=max(end, start),
+            instrumentation_scope=self.scope,
+        )
+        span._turnscope_size = attrs.size + fixed  # type: ignore[attr-defined]
+        return span
+
+    def _common(self, attrs: Attributes, span: SpanRecord, state: _TraceState) -> None:
+        attrs.put("openai_agents.span_type", span.kind)
+        attrs.put("openai_agents.trace_id", span.trace_id)
+        attrs.put("openai_agents.span_id", span.span_id)
+        attrs.put("openai_agents.parent_id", span.parent_id)
+        group = state.group_id or self.roots.get(span.trace_id)
+        attrs.put("gen_ai.conversation.id", group)
+        attrs.put("gen_ai.agent.name", span.agent)  # the agent it ran in (kinds may refine)
+        if span.turn is not None:
+            attrs.put("turnscope.turn", span.turn)
+
+    # -- one SDK span ------------------------------------------------------------------------------
+
+    def span(self, span: SpanRecord) -> Any:
+        """One SDK span as an OTel span (an open span is sent as incomplete)."""
+        state = self._trace(span.trace_id)
+        data = span.data if isinstance(span.data, dict) else {}
+        attrs = Attributes()
+        self._common(attrs, span, state)
+        kind = span.kind
+        otel_kind = "client" if kind in CLIENT_KINDS else "internal"
+        name = span.name or kind
+        events: list[Any] = []
+        links: list[Any] = []
+        if kind == "task":
+            name = f"run {span.name}" if span.name and span.name != "task" else "run"
+            self._usage_attrs(attrs, data, "openai_agents.usage.")
+        elif kind == "turn":
+            number = _int(data.get("turn"))
+            agent = data.get("agent_name") or span.agent
+            name = " ".join(str(x) for x in ("turn", number, agent) if x is not None)
+            attrs.put("gen_ai.agent.name", agent)
+            if number is not None:
+                attrs.put("turnscope.turn", number)
+            self._usage_attrs(attrs, data, "openai_agents.usage.")
+        elif kind == "agent":
+            name = self._agent(attrs, span, data, state, links)
+        elif kind in MODEL_KINDS:
+            name = self._model(attrs, span, data, state)
+        elif kind == "function":
+            name = self._function(attrs, span, data, state)
+        elif kind == "handoff":
+            source, target = data.get("from_agent"), data.get("to_agent")
+            name = f"handoff {source or '?'} -> {target or '?'}"
+            attrs.put("gen_ai.agent.name", source)
+            attrs.put("openai_agents.handoff.from_agent", source)
+            attrs.put("openai_agents.handoff.to_agent", target)
+            if isinstance(target, str) and target:
+                pending = state.handoffs.setdefault(target, [])
+                pending.append((span.span_id, span.ended_at))
+                del pending[:-MAX_PENDING_PER_TRACE]
+        elif kind == "guardrail":
+            name = self._guardrail(attrs, span, data, state, events)
+        elif kind == "custom":
+            name = span.name or "custom"
+            if self.content:
+                self._custom(attrs, data.get("data"))
+        elif kind == "mcp_tools":
+            server = data.get("server")
+            name = f"tools/list {server}" if server else "tools/list"
+            attrs.put("mcp.method.name", "tools/list")
+            attrs.put("openai_agents.mcp.server", server)
+            result = data.get("result")
+            if isinstance(result, list):
+                attrs.put("openai_agents.mcp.tools", [str(r) for r in result])
+        elif kind in ("transcription", "speech"):
+            model = data.get("model")
+            name = f"{kind} {model}" if model else kind
+            attrs.put("gen_ai.operation.name", kind)
+            attrs.put("gen_ai.request.model", model)
+            for key in ("input_format", "output_format"):
+                attrs.put(f"openai_agents.{kind}.{key}", data.get(key))
+        else:  # speech_group and span types newer than this code
+            name = span.name or kind
+            for key, value in data.items():
+                if key == MARKER or key in CONTENT_KEYS:
+                    continue
+                if isinstance(value, (str, int, float, bool)):
+                    attrs.put(f"openai_agents.{kind}.{key}", value, 256)
+        if span.exception is not None:
+            attrs.put("turnscope.exception.type", span.exception.type)
+            if self.content and span.exception.message:
+                attrs.put("turnscope.exception.message", span.exception.message)
+        ended = span.ended_at
+        if ended is None:
+            attrs.put(INCOMPLETE_ATTR, True)
+            ended = self._incomplete_end(span, state)
+        start = span.started_at or ended
+        if span.truncated:
+            attrs.put("turnscope.truncated", True)
+        parent = (
+            otel_span_id(span.parent_id) if span.parent_id else otel_root_span_id(span.trace_id)
+        )
+        return self._make(
+            name,
+            span.trace_id,
+            otel_span_id(span.span_id),
+            parent,
+            otel_kind,
+            to_ns(start),
+            to_ns(ended),
+            attrs,
+            self._error(span),
+            events,
+            links,
+        )
+
+    def _incomplete_end(self, span: SpanRecord, state: _TraceState) -> datetime:
+        """Where an unfinished span stops: the run's last activity (deterministic, so a
+        backfill sends the same span)."""
+        candidates = [t for t in (span.started_at, state.last_time) if t is not None]
+        if state.run is not None and state.run.ended_at is not None:
+            candidates.append(state.run.ended_at)
+        return max(candidates) if candidates else datetime.now(timezone.utc)
+
+    def _error(self, span: SpanRecord) -> tuple[str, str] | None:
+        etype = error_type(span)
+        if etype is None:
+            return None
+        description = span.error_message or (span.exception.type if span.exception else etype)
+        if self.content:
+            detail = (span.error_data or {}).get("error")
+            if isinstance(detail, str) and detail and _captured(detail):
+                description = f"{description}: {detail}"
+            elif span.error_message is None and span.exception and span.exception.message:
+                description = f"{description}: {span.exception.message}"
+        return etype, description
+
+    def _usage_attrs(self, attrs: Attributes, data: dict[str, Any], prefix: str) -> None:
+        usage = _usage(data)
+        for key in USAGE_KEYS:
+            value = _int(usage.get(key))
+            if value is not None:
+                attrs.put(prefix + key, value)
+
+    def _agent(
+        self,
+        attrs: Attributes,
+        span: SpanRecord,
+        data: dict[str, Any],
+        state: _TraceState,
+        links: list[Any],
+    ) -> str:
+        from opentelemetry.trace import Link, SpanContext, TraceFlags
+
+        name = data.get("name") if isinstance(data.get("name"), str) else span.name
+        attrs.put("gen_ai.operation.name", "invoke_agent")
+        attrs.put("gen_ai.agent.name", name)
+        model, provider = state.agent_models.get(span.span_id, (None, "openai"))
+        attrs.put("gen_ai.provider.name", provider)
+        attrs.put("gen_ai.request.model", model)
+        for key in ("tools", "handoffs"):
+            value = data.get(key)
+            if isinstance(value, list):
+                attrs.put(f"openai_agents.agent.{key}", [str(v) for v in value])
+        attrs.put("openai_agents.agent.output_type", data.get("output_type"))
+        turns = state.agent_turns.get(span.span_id)
+        if turns:
+            attrs.put("turnscope.agent.turns", len(turns))
+        max_turns = _int((span.error_data or {}).get("max_turns"))
+        if max_turns is not None:
+            attrs.put("turnscope.max_turns", max_turns)
+        pending = state.handoffs.get(name or "")
+        if pending:
+            # the handoff that brought the run to this agent: the latest one that ended before
+            # this agent started
+            chosen = None
+            for index in range(len(pending) - 1, -1, -1):
+                ended = pending[index][1]
+                if ended is None or span.started_at is None or ended <= span.started_at:
+                    chosen = pending.pop(index)
+                    break
+            if chosen is not None:
+                tid = otel_trace_id(span.trace_id)
+                context = SpanContext(
+                    tid, otel_span_id(chosen[0]), False, TraceFlags(TraceFlags.SAMPLED)
+                )
+                links.append(
+                    Link(
+                        context,
+                        {
+                            "openai_agents.link.type": "handoff",
+                            "openai_agents.span_id": chosen[0],
+                        },
+                    )
+                )
+        return f"invoke_agent {name}" if name else "invoke_agent"
+
+    def _model(
+        self, attrs: Attributes, span: SpanRecord, data: dict[str, Any], state: _TraceState
+    ) -> str:
+        model = span.model or (data.get("model") if isinstance(data.get("model"), str) else None)
+        provider = provider_of(data)
+        attrs.put("gen_ai.operation.name", "chat")
+        attrs.put("gen_ai.provider.name", provider)
+        attrs.put("gen_ai.request.model", model)
+        attrs.put("gen_ai.agent.name", span.agent)
+        if span.kind == "response":
+            attrs.put("gen_ai.response.model", model)
+        response_id = data.get("response_id")
+        if isinstance(response_id, str):
+            attrs.put("gen_ai.response.id", response_id)
+        config = data.get("model_config")
+        if isinstance(config, dict):
+            for key, attr in MODEL_CONFIG_ATTRS.items():
+                value = config.get(key)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    attrs.put(attr, value)
+        usage = _usage(data)
+        if span.input_tokens is not None:
+            attrs.put("gen_ai.usage.input_tokens", span.input_tokens)
+        if span.output_tokens is not None:
+            attrs.put("gen_ai.usage.output_tokens", span.output_tokens)
+        details = usage.get("input_tokens_details")
+        if isinstance(details, dict) and _int(details.get("cached_tokens")):
+            attrs.put("gen_ai.usage.cache_read.input_tokens", _int(details["cached_tokens"]))
+        details = usage.get("output_tokens_details")
+        if isinstance(details, dict) and _int(details.get("reasoning_tokens")):
+            attrs.put("gen_ai.usage.reasoning.output_tokens", _int(details["reasoning_tokens"]))
+        output = data.get("output")
+        # tool calls this response asks for, so the tool spans can carry their call ids
+        calls = tool_calls_in(output)
+        if calls and span.parent_id:
+            queue = state.calls.setdefault(span.parent_id, [])
+            queue.extend((cid, tool, _canonical(args)) for cid, tool, args in calls)
+            del queue[:-MAX_PENDING_PER_TRACE]
+        agent_id = self._ancestor(state, span.parent_id, "agent")
+        if agent_id is not None:
+            if span.ended_at is not None:
+                first = state.first_model_end.get(agent_id)
+                if first is None or span.ended_at < first:
+                    state.first_model_end[agent_id] = span.ended_at
+            state.agent_models.setdefault(agent_id, (model, provider))
+            if span.turn is not None:
+                state.agent_turns.setdefault(agent_id, set()).add(span.turn)
+        if self.content:
+            attrs.content("gen_ai.input.messages", to_messages(data.get("input"), "user"))
+            attrs.content("gen_ai.output.messages", to_output_messages(output))
+            instructions = data.get("instructions")
+            if isinstance(instructions, str) and _captured(instructions):
+                attrs.content(
+                    "gen_ai.system_instructions", [{"type": "text", "content": instructions}]
+                )
+        return f"chat {model}" if model else "chat"
+
+    def _function(
+        self, attrs: Attributes, span: SpanRecord, data: dict[str, Any], state: _TraceState
+    ) -> str:
+        tool = span.tool_name or (data.get("name") if isinstance(data.get("name"), str) else None)
+        attrs.put("gen_ai.operation.name", "execute_tool")
+        attrs.put("gen_ai.tool.name", tool)
+        attrs.put("gen_ai.agent.name", span.agent)
+        mcp = data.get("mcp_data")
+        if isinstance(mcp, dict):
+            attrs.put("gen_ai.tool.type", "extension")
+            attrs.put("mcp.method.name", "tools/call")
+            attrs.put("openai_agents.mcp.server", mcp.get("server"))
+        else:
+            attrs.put("gen_ai.tool.type", "function")
+        call_id = self._call_id(state, span, tool, data.get("input"))
+        attrs.put("gen_ai.tool.call.id", call_id)
+        if self.content:
+            arguments = data.get("input")
+            if isinstance(arguments, str) and _captured(arguments):
+                attrs.content("gen_ai.tool.call.arguments", json_value(arguments))
+            result = data.get("output")
+            if span.error_message is None and isinstance(result, str) and _captured(result):
+                attrs.content("gen_ai.tool.call.result", json_value(result))
+        return f"execute_tool {tool}" if tool else "execute_tool"
+
+    def _call_id(
+        self, state: _TraceState, span: SpanRecord, tool: str | None, arguments: Any
+    ) -> str | None:
+        queue = state.calls.get(span.parent_id or "")
+        if not queue or not tool:
+            return None
+        wanted = _canonical(arguments) if _captured(arguments) else None
+        match = None
+        for index, (_cid, name, args) in enumerate(queue):
+            if name != tool:
+                continue
+            if wanted is None or args == wanted:
+                match = index
+                break
+            if match is None:
+                match = index  # same tool, other arguments: first come, first served
+        if match is None:
+            return None
+        return queue.pop(match)[0]
+
+    def _guardrail(
+        self,
+        attrs: Attributes,
+        span: SpanRecord,
+        data: dict[str, Any],
+        state: _TraceState,
+        events: list[Any],
+    ) -> str:
+        from opentelemetry.sdk.trace import Event
+
+        name = data.get("name") if isinstance(data.get("name"), str) else span.name
+        triggered = data.get("triggered")
+        attrs.put("gen_ai.agent.name", span.agent)
+        attrs.put("openai_agents.guardrail.triggered", triggered is True)
+        if span_failed(span):  # the guardrail function raised: there is no result to report
+            return f"guardrail {name}" if name else "guardrail"
+        result: dict[str, Any] = {"gen_ai.guardrail.component.name": _small(name or "", 256)}
+        result["gen_ai.guardrail.result.type"] = "tripwire_triggered"
+        result["gen_ai.guardrail.result.value"] = "true" if triggered is True else "false"
+        source = self._guardrail_source(span, state)
+        if source is not None:
+            result["gen_ai.guardrail.source"] = source
+        for key, value in result.items():
+            attrs.put(key, value)
+        when = span.ended_at or span.started_at
+        if when is not None:
+            events.append(Event("gen_ai.guardrail.result", dict(result), to_ns(when)))
+        return f"guardrail {name}" if name else "guardrail"
+
+    def _guardrail_source(self, span: SpanRecord, state: _TraceState) -> str | None:
+        """input or output: input guardrails run in turn 1 (new SDKs) or alongside the first
+        model call; output guardrails run after the agent's final model call."""
+        parent = state.tree.get(span.parent_id or "")
+        if parent is None:
+            return None
+        if parent[0] == "turn":
+            return "input"
+        if parent[0] != "agent":
+            return None
+        first = state.first_model_end.get(span.parent_id or "")
+        if first is None or span.started_at is None or span.started_at < first:
+            return "input"
+        return "output"
+
+    def _custom(self, attrs: Attributes, value: Any) -> None:
+        if not isinstance(value, dict) or not _captured(value):
+            return
+        for key, item in list(value.items())[:32]:
+            if key == MARKER:
+                continue
+            attr = f"openai_agents.custom.{_small(str(key), 64)}"
+            if isinstance(item, (int, float, bool)) or (
+                isinstance(item, str) and _utf8_len(item) <= SMALL_TEXT
+            ):
+                attrs.put(attr, item)
+            else:
+                attrs.content(attr, item)
+
+    # -- the root -------------------------------------------------------------------------------
+
+    def root(self, run: RunRecord) -> list[Any]:
+        """The trace's root span with the run's verdict (and the spans of a run that will
+        never finish, marked incomplete)."""
+        state = self._trace(run.trace_id)
+        self.roots[run.trace_id] = run.group_id or state.group_id
+        if len(self.roots) > MAX_REMEMBERED_ROOTS:
+            self.roots.popitem(last=False)
+        out: list[Any] = []
+        if run.status == INCOMPLETE:
+            for key in [k for k in self.open if k[0] == run.trace_id]:
+                out.append(self.span(self.open.pop(key)))
+        verdict = run.verdict
+        attrs = Attributes()
+        workflow = run.workflow or state.workflow
+        attrs.put("gen_ai.operation.name", "invoke_workflow")
+        attrs.put("gen_ai.workflow.name", workflow)
+        attrs.put("gen_ai.conversation.id", run.group_id)
+        attrs.put("openai_agents.span_type", "trace")
+        attrs.put("openai_agents.trace_id", run.trace_id)
+        attrs.put("openai_agents.group_id", run.group_id)
+        for key, value in list((run.metadata or {}).items())[:32]:
+            attrs.put(f"openai_agents.metadata.{_small(str(key), 64)}", value, 256)
+        attrs.put("turnscope.status", run.status)
+        attrs.put("turnscope.turns", run.turns)
+        attrs.put("turnscope.agents", list(run.agents))
+        attrs.put("turnscope.span_count", run.span_count)
+        attrs.put("turnscope.error_count", run.error_count)
+        attrs.put("turnscope.recovered_error_count", run.recovered_error_count)
+        attrs.put("turnscope.tool_calls", run.tool_calls)
+        attrs.put("turnscope.model_calls", run.model_calls)
+        attrs.put("turnscope.usage.input_tokens", run.input_tokens)
+        attrs.put("turnscope.usage.output_tokens", run.output_tokens)
+        if run.streamed is not None:
+            attrs.put("turnscope.streamed", run.streamed)
+        if run.dropped_spans:
+            attrs.put("turnscope.dropped_spans", run.dropped_spans)
+        if run.truncated:
+            attrs.put("turnscope.truncated", True)
+        if verdict.recovered_errors:
+            attrs.put(
+                "turnscope.recovered_errors",
+                [
+                    " ".join(
+                        str(x)
+                        for x in (g.get("category"), g.get("tool"), f"x{g.get('count')}")
+                        if x is not None
+                    )
+                    for g in verdict.recovered_errors
+                ],
+            )
+        error: tuple[str, str] | None = None
+        if run.status in (FAILED, INCOMPLETE):
+            category = verdict.category or "unknown"
+            message = verdict.message
+            if not self.content and run.exception is not None and message == run.exception.message:
+                message = None  # the exception's own text is content, not an SDK error message
+            attrs.put("turnscope.failure.category", category)
+            attrs.put("turnscope.failure.message", message)
+            attrs.put("turnscope.failure.exception", verdict.exception)
+            attrs.put("turnscope.failure.agent", verdict.agent)
+            attrs.put("turnscope.failure.turn", verdict.turn)
+            attrs.put("turnscope.failure.tool", verdict.tool)
+            if verdict.span_id:
+                attrs.put("turnscope.failure.span_id", verdict.span_id)
+                attrs.put("turnscope.failure.otel_span_id", f"{otel_span_id(verdict.span_id):016x}")
+            attrs.put("turnscope.max_turns", verdict.max_turns)
+            description = category + (f": {message}" if message else "")
+            if self.content and verdict.explanation:
+                description = f"{category}: {verdict.explanation}"
+            error = (category, description)
+        if self.content and verdict.explanation:
+            attrs.put("turnscope.explanation", verdict.explanation)
+        times = [t for t in (run.started_at, state.first_start) if t is not None]
+        start = min(times) if times else datetime.now(timezone.utc)
+        ends = [t for t in (run.ended_at, state.last_time, start) if t is not None]
+        end = max(ends)
+        out.append(
+            self._make(
+                f"invoke_workflow {workflow}" if workflow else "invoke_workflow",
+                run.trace_id,
+                otel_root_span_id(run.trace_id),
+                None,
+                "internal",
+                to_ns(start),
+                to_ns(end),
+                attrs,
+                error,
+            )
+        )
+        # the trace is done: forget it (bounded memory); a late span starts a small new state,
+        # and its conversation id is kept with the sent roots
+        self.traces.pop(run.trace_id, None)
+        return out
+
+
+# --- the sink --------------------------------------------------------------------------------
+
+
+def make_resource(service_name: str | None) -> Any:
+    """The OTel resource: OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, then ``service_name``
+    (the argument wins), else ``openai-agents`` instead of ``unknown_service``."""
+    from opentelemetry.sdk.resources import Resource
+
+    attributes: dict[str, Any] = {}
+    if service_name:
+        attributes["service.name"] = service_name
+    resource = Resource.create(attributes)
+    current = str(resource.attributes.get("service.name", ""))
+    if current.startswith("unknown_service"):
+        resource = resource.merge(Resource({"service.name": DEFAULT_SERVICE_NAME}))
+    return resource
+
+
+def make_exporter(settings: OtlpSettings) -> Any:
+    """The OTLP span exporter for ``settings.protocol`` (gRPC or HTTP/protobuf)."""
+    if settings.protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(
+            endpoint=settings.endpoint,
+            headers=dict(settings.headers) or None,
+            timeout=settings.timeout,
+        )
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HttpExporter,
+    )
+
+    return HttpExporter(
+        endpoint=settings.endpoint,
+        headers=dict(settings.headers) or None,
+        timeout=settings.timeout,
+    )
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        value = int(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+class _Counters:
+    """Export counters shared by the worker (emit) and the export thread (results)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.emitted = 0
+        self.exported = 0
+        self.export_failed = 0
+        self.dropped = 0
+        self.in_flight = 0
+        self.in_flight_bytes = 0
+        self.error: str | None = None
+        self.failing_since_warning = 0
+        self.last_warning = -1e9
+
+
+class CountingExporter:
+    """Wraps the real exporter to count what reached the backend and what did not, and to
+    warn (at most once a minute) while the backend is unreachable."""
+
+    def __init__(self, inner: Any, counters: _Counters, label: str) -> None:
+        self.inner = inner
+        self.counters = counters
+        self.label = label
+        self._shut = False
+
+    def export(self, spans: Sequence[Any]) -> Any:
+        """Send one batch through the real exporter and count the outcome."""
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        try:
+            result = self.inner.export(spans)
+            error = None if result == SpanExportResult.SUCCESS else "export failed"
+        except Exception as exc:  # an exporter bug must not kill the export thread
+            result, error = SpanExportResult.FAILURE, f"{type(exc).__name__}: {exc}"
+        size = sum(getattr(s, "_turnscope_size", 0) for s in spans)
+        c = self.counters
+        warn = recovered = False
+        with c.lock:
+            c.in_flight -= len(spans)
+            c.in_flight_bytes -= size
+            if error is None:
+                c.exported += len(spans)
+                recovered = c.error is not None
+                c.error = None
+            else:
+                c.export_failed += len(spans)
+                c.error = error
+                now = time.monotonic()
+                if now - c.last_warning > 60:
+                    c.last_warning, warn = now, True
+        if warn:
+            log.warning(
+                "turnscope: cannot export spans to %s (%d failed so far); retrying with the "
+                "next batches — agent runs are not affected",
+                self.label,
+                c.export_failed,
+            )
+        elif recovered:
+            log.warning("turnscope: exporting spans to %s works again", self.label)
+        return result
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
+        """Shut the real exporter down once (aborts its retries)."""
+        if self._shut:
+            return
+        self._shut = True
+        try:
+            self.inner.shutdown()
+        except Exception:
+            log.debug("turnscope: OTLP exporter shutdown failed", exc_info=True)
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        """Nothing is buffered here."""
+        return True
+
+
+def _run_bounded(target: Any, timeout: float, name: str) -> bool:
+    """Run ``target`` on a daemon thread and wait at most ``timeout`` seconds for it."""
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    thread.join(max(timeout, 0.0))
+    return not thread.is_alive()
+
+
+class OtlpSink:
+    """Pipeline sink that exports runs as OpenTelemetry spans over OTLP (see module doc)."""
+
+    name = "otlp"
+
+    def __init__(
+        self,
+        settings: OtlpSettings,
+        exporter: Any = None,
+        *,
+        max_queue_size: int | None = None,
+        max_queue_bytes: int = DEFAULT_QUEUE_BYTES,
+        schedule_delay_millis: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.label = f"OTLP {settings.protocol} {settings.label}"
+        self._exporter_override = exporter
+        self.max_queue_size = max_queue_size or _env_int(
+            "OTEL_BSP_MAX_QUEUE_SIZE", DEFAULT_QUEUE_SIZE
+        )
+        self.max_queue_bytes = max_queue_bytes
+        self.schedule_delay = schedule_delay_millis or _env_int(
+            "OTEL_BSP_SCHEDULE_DELAY", DEFAULT_SCHEDULE_DELAY_MS
+        )
+        # a request holds at most this many spans, so that it stays under 4 MiB
+        by_size = max(1, MAX_REQUEST_BYTES // settings.max_span_bytes)
+        self.batch_size = min(_env_int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512), by_size)
+        self.batch_size = min(self.batch_size, self.max_queue_size)
+        self.counters = _Counters()
+        self.mapper: SpanMapper | None = None
+        self._provider: Any = None
+        self._processor: Any = None
+        self._exporter: CountingExporter | None = None
+        self._closed = False
+        try:
+            # now, on the caller's thread: a first write may come during interpreter exit,
+            # when no thread or executor can be started any more (resource detection uses one)
+            self.open()
+        except Exception as exc:  # the pipeline opens it again later, with backoff
+            log.warning("turnscope: OTLP export to %s not ready yet: %s", self.label, exc)
+
+    def open(self) -> None:
+        """Create the private provider, its batch processor and the exporter."""
+        if self._processor is not None:
+            return
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        resource = make_resource(self.settings.service_name)
+        inner = self._exporter_override or make_exporter(self.settings)
+        exporter = CountingExporter(inner, self.counters, self.label)
+        processor = BatchSpanProcessor(
+            exporter,
+            max_queue_size=self.max_queue_size,
+            schedule_delay_millis=self.schedule_delay,
+            max_export_batch_size=self.batch_size,
+        )
+        # private provider: never registered globally, never shut down by OTel's own atexit
+        provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+        provider.add_span_processor(processor)
+        self.mapper = SpanMapper(self.settings, resource)
+        self._exporter, self._processor, self._provider = exporter, processor, provider
+
+    def write(self, batch: Batch) -> None:
+        """Convert the batch and queue its spans for export (never blocks on the network)."""
+        if self.mapper is None:
+            self.open()
+        assert self.mapper is not None
+        self.emit(self.mapper.consume(batch))
+
+    def emit(self, spans: Iterable[Any]) -> None:
+        """Queue OTel spans; beyond the queue bounds they are dropped and counted."""
+        processor = self._processor
+        c = self.counters
+        for span in spans:
+            size = getattr(span, "_turnscope_size", 0)
+            with c.lock:
+                full = (
+                    c.in_flight >= self.max_queue_size
+                    or c.in_flight_bytes + size > self.max_queue_bytes
+                    or processor is None
+                    or self._closed
+                )
+                if full:
+                    c.dropped += 1
+                    continue
+                c.in_flight += 1
+                c.in_flight_bytes += size
+                c.emitted += 1
+            processor.on_end(span)
+
+    def wait_for_room(self, count: int, timeout: float) -> bool:
+        """Wait (at most ``timeout`` s) until ``count`` more spans fit in the export queue:
+        backpressure for replays, which produce spans faster than any backend takes them."""
+        need = min(max(count, 1), self.max_queue_size)
+        deadline = time.monotonic() + timeout
+        while True:
+            c = self.counters
+            with c.lock:
+                room = (
+                    c.in_flight + need <= self.max_queue_size
+                    and c.in_flight_bytes <= self.max_queue_bytes // 2
+                )
+            if room or time.monotonic() >= deadline:
+                return room
+            time.sleep(0.02)
+
+    def heartbeat(self) -> None:
+        """Nothing to do: the batch processor exports on its own schedule."""
+
+    def force_flush(self, timeout: float | None = None) -> bool:
+        """Export what is queued, waiting at most ``timeout`` seconds (default 10)."""
+        processor = self._processor
+        if processor is None or self._closed:
+            return True
+        return _run_bounded(
+            processor.force_flush,
+            DEFAULT_CLOSE_TIMEOUT if timeout is None else timeout,
+            "turnscope-otlp-flush",
+        )
+
+    def close(self, timeout: float | None = None) -> None:
+        """Send the roots of unfinished runs and open spans, flush, shut down (bounded)."""
+        if self._closed:
+            return
+        if self.mapper is not None:
+            try:
+                self.emit(self.mapper.finish())
+            except Exception:
+                log.debug("turnscope: could not finish open spans", exc_info=True)
+        self._closed = True
+        provider = self._provider
+        if provider is None:
+            return
+        budget = DEFAULT_CLOSE_TIMEOUT if timeout is None else max(timeout, 0.0)
+        done = _run_bounded(provider.shutdown, budget, "turnscope-otlp-shutdown")
+        if not done:
+            # abort the exporter's retries so the export thread gives up
+            if self._exporter is not None:
+                self._exporter.shutdown()
+            log.warning(
+                "turnscope: could not finish exporting to %s within %.1f s; unsent spans are "
+                "counted as failed in stats()",
+                self.label,
+                budget,
+            )
+
+    def stats(self) -> dict[str, Any]:
+        """Export counters: emitted, exported, failed (export_failed + dropped + unsent)."""
+        c = self.counters
+        with c.lock:
+            unsent = c.in_flight if self._closed else 0
+            return {
+                "endpoint": self.settings.label,
+                "protocol": self.settings.protocol,
+                "emitted": c.emitted,
+                "exported": c.exported,
+                "export_failed": c.export_failed,
+                "dropped": c.dropped,
+                "queued": 0 if self._closed else c.in_flight,
+                "unsent": unsent,
+                "failed": c.export_failed + c.dropped + unsent,
+                "conversion_errors": self.mapper.errors if self.mapper else 0,
+                "last_error": c.error,
+            }
