@@ -10,7 +10,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -78,6 +89,8 @@ class Run(Base):
         Index("ix_runs_workflow_started", "workflow", "started_at"),
         Index("ix_runs_group_id", "group_id"),
         Index("ix_runs_process_status", "process_id", "status"),
+        Index("ix_runs_updated_at", "updated_at"),
+        Index("ix_runs_duration", "duration_ms"),
     )
 
 
@@ -110,8 +123,16 @@ class SpanRow(Base):
 
     __table_args__ = (
         Index("ix_spans_trace_started", "trace_id", "started_at"),
-        Index("ix_spans_tool_name", "tool_name"),
+        Index("ix_spans_tool_trace", "tool_name", "trace_id"),
         Index("ix_spans_kind_status", "kind", "status"),
+        # agent spans only: "runs in which agent X ran" without touching other spans
+        Index(
+            "ix_spans_agent_trace",
+            "name",
+            "trace_id",
+            sqlite_where=text("kind = 'agent'"),
+            postgresql_where=text("kind = 'agent'"),
+        ),
     )
 
 

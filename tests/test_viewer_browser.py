@@ -1,0 +1,218 @@
+"""End to end in a real browser: ``turnscope view`` as a subprocess on the demo database,
+driven by Playwright in Debian's headless Chromium. Open the runs page, filter to failed
+runs, open one, see its verdict and timeline, follow deep links, and check that no page
+shows a Streamlit exception box or logs a console error.
+
+Chromium must be installed (``apt-get install chromium``; .ci/run does it). Set
+TURNSCOPE_SKIP_BROWSER=1 to skip these tests on a machine without it; anywhere else a missing
+browser fails loudly. Screenshots go to pytest's temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("streamlit")
+
+from viewer_support import ViewerServer, demo_database
+
+from turnscope.store.queries import RunFilter, Store
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("TURNSCOPE_CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+WAIT_MS = 60_000
+# Streamlit's own frontend, loaded on a page path (/run, /failures), first probes
+# <page>/_stcore/health and <page>/_stcore/host-config, gets 404 by design (see
+# streamlit/web/server/starlette/starlette_static_routes.py) and falls back to the root.
+STREAMLIT_PROBE = re.compile(r"/(run|failures|runs)/_stcore/(health|host-config)$")
+
+
+def _skip_browser() -> bool:
+    return os.environ.get("TURNSCOPE_SKIP_BROWSER", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ViewerServer]:
+    """The viewer on the demo database, with a Jaeger URL configured."""
+    if _skip_browser():
+        pytest.skip("TURNSCOPE_SKIP_BROWSER is set")
+    db = demo_database(tmp_path_factory)
+    viewer = ViewerServer(db, jaeger="http://127.0.0.1:16686")
+    try:
+        viewer.wait()
+        yield viewer
+    finally:
+        viewer.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(server: ViewerServer) -> Iterator[Any]:
+    """Headless Chromium (Debian's), never a downloaded one."""
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        pytest.fail(
+            f"chromium not found at {CHROMIUM}: apt-get install chromium "
+            "(or set TURNSCOPE_SKIP_BROWSER=1 on a machine without it)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class Page:
+    """A browser tab that records console errors, failed requests and page errors."""
+
+    def __init__(self, browser: Any, shots: Path) -> None:
+        self.tab = browser.new_page(viewport={"width": 1440, "height": 1200})
+        self.shots = shots
+        self.problems: list[str] = []
+        self.tab.on("console", self._console)
+        self.tab.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
+        self.tab.on("response", self._response)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            self.problems.append(f"console: {message.text}")
+
+    def _response(self, response: Any) -> None:
+        # failed loads are judged by URL here (the console line does not say which)
+        if response.status >= 400 and not STREAMLIT_PROBE.search(response.url.split("?")[0]):
+            self.problems.append(f"HTTP {response.status}: {response.url}")
+
+    def goto(self, url: str) -> None:
+        self.tab.goto(url)
+        self.tab.locator('[data-testid="stMain"]').wait_for(timeout=WAIT_MS)
+
+    def text(self, text: str) -> Any:
+        locator = self.tab.get_by_text(text, exact=False).first
+        locator.wait_for(timeout=WAIT_MS)
+        return locator
+
+    def settled(self) -> None:
+        """Streamlit finished running the script (its status widget is gone)."""
+        self.tab.wait_for_timeout(300)
+        self.tab.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=WAIT_MS)
+
+    def check(self, name: str) -> None:
+        """No exception box on the page and no console errors so far; take a screenshot."""
+        self.settled()
+        self.tab.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
+        assert self.tab.locator('[data-testid="stException"]').count() == 0, name
+        assert self.problems == [], (name, self.problems)
+
+
+@pytest.fixture
+def page(browser: Any, tmp_path: Path) -> Iterator[Page]:
+    """A fresh tab; screenshots in this test's temporary folder."""
+    tab = Page(browser, tmp_path)
+    try:
+        yield tab
+    finally:
+        tab.tab.close()
+
+
+def _db(server: ViewerServer) -> Store:
+    return Store(os.fspath(server.db))
+
+
+def test_filter_to_failed_runs_and_open_one(server: ViewerServer, page: Page) -> None:
+    page.goto(server.url + "/")
+    page.text("Failure rate")
+    table = page.tab.locator('[data-testid="stDataFrame"]').first
+    table.wait_for(timeout=WAIT_MS)
+    page.check("runs")
+
+    page.tab.get_by_role("button", name="Failures only").click()
+    page.tab.wait_for_url(re.compile(r"status=failed"), timeout=WAIT_MS)
+    assert "status=incomplete" in page.tab.url
+    failed = _db(server).count_runs(RunFilter(status=["failed", "incomplete"]))
+    page.text(f"of {failed}.")  # "Runs 1–N of M."
+    page.check("runs-failed")
+
+    # the grid is a canvas: click the first row's selection cell (left edge, below the header)
+    page.settled()
+    box = table.bounding_box()
+    assert box is not None
+    page.tab.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
+    page.tab.wait_for_url(re.compile(r"/run\?trace_id=trace_"), timeout=WAIT_MS)
+    trace_id = re.search(r"trace_id=(trace_[A-Za-z0-9]+)", page.tab.url).group(1)  # type: ignore[union-attr]
+    run = _db(server).get_run(trace_id)
+    assert run is not None and run["status"] in ("failed", "incomplete")
+    card = page.tab.locator(".st-key-verdict_card")
+    card.wait_for(timeout=WAIT_MS)
+    assert (run["explanation"] or "")[:40] in card.inner_text()
+    page.tab.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=WAIT_MS)
+    page.text("Turn timeline")
+    page.check("run")
+
+    page.tab.get_by_role("link", name="Runs").first.click()
+    page.tab.wait_for_url(re.compile(r"status=failed"), timeout=WAIT_MS)  # filters kept
+    page.check("back-to-runs")
+
+
+def test_deep_links_to_a_run_and_a_span(server: ViewerServer, page: Page) -> None:
+    store = _db(server)
+    run = store.list_runs(RunFilter(category="max_turns_exceeded", workflow="Research"))[0]
+    analysis = store.analysis(run["trace_id"])
+    tool_call = next(s for s in analysis.structure.spans if s.kind == "function")
+
+    page.goto(f"{server.url}/run?trace_id={run['trace_id']}")
+    page.text(run["explanation"][:50])
+    page.tab.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=WAIT_MS)
+    page.text("Turn budget")
+    assert page.tab.get_by_role("link", name="Open in Jaeger").count() == 1
+    page.check("deep-link-run")
+
+    page.goto(f"{server.url}/run?trace_id={run['trace_id']}&span_id={tool_call.span_id}")
+    detail = page.tab.locator(".st-key-span_detail")
+    detail.wait_for(timeout=WAIT_MS)
+    assert tool_call.span_id in detail.inner_text()
+    assert "Arguments" in detail.inner_text()
+    page.check("deep-link-span")
+
+    page.tab.get_by_role("button", name="Jump to first error").click()
+    page.tab.wait_for_url(re.compile(f"span_id={run['failing_span_id']}"), timeout=WAIT_MS)
+    page.check("jump-to-first-error")
+
+    page.goto(f"{server.url}/?trace_id={run['trace_id']}")  # the root URL works too
+    page.tab.wait_for_url(re.compile(r"/run\?trace_id="), timeout=WAIT_MS)
+    page.text(run["explanation"][:50])
+    page.check("root-deep-link")
+
+
+def test_failures_page_and_a_shared_filtered_view(server: ViewerServer, page: Page) -> None:
+    page.goto(f"{server.url}/failures")
+    page.text("Failed runs")
+    page.tab.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=WAIT_MS)
+    page.check("failures")
+
+    page.goto(f"{server.url}/?status=failed&category=tool_error")
+    page.text("Runs 1–1 of 1.")
+    page.check("shared-filter")
+
+    page.goto(f"{server.url}/run?trace_id=trace_not_there")
+    page.text("No run with trace id")
+    page.check("unknown-run")

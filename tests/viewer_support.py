@@ -1,0 +1,86 @@
+"""Shared helpers of the viewer tests: one demo database per test session (the real SDK
+recording every outcome), a free port, and the turnscope view server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+_DEMO: dict[str, Path] = {}
+
+
+def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's runs recorded into a fresh SQLite file, once per session."""
+    if "db" not in _DEMO:
+        from turnscope.demo.workflows import run_demo
+
+        path = tmp_path_factory.mktemp("viewer") / "demo.db"
+        saved = os.environ.get("TURNSCOPE_DB")
+        try:
+            summary = run_demo(db=str(path), progress=False)
+        finally:  # run_demo points TURNSCOPE_DB at its database for its child process
+            if saved is None:
+                os.environ.pop("TURNSCOPE_DB", None)
+            else:
+                os.environ["TURNSCOPE_DB"] = saved
+        assert summary.ok, [r.mismatches() for r in summary.results if not r.ok]
+        _DEMO["db"] = path
+    return _DEMO["db"]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (127.0.0.1)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ViewerServer:
+    """``turnscope view`` as a real subprocess on a free 127.0.0.1 port."""
+
+    def __init__(self, db: Path, jaeger: str | None = None) -> None:
+        self.db = db
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "turnscope.cli", "view", "--db", str(db)]
+        command += ["--port", str(self.port)]
+        if jaeger:
+            command += ["--jaeger-url", jaeger]
+        env = dict(os.environ)
+        env.pop("TURNSCOPE_JAEGER_URL", None)
+        self.log = db.parent / f"viewer-{self.port}.log"
+        self._log_file = self.log.open("wb")
+        self.process = subprocess.Popen(
+            command, env=env, stdout=self._log_file, stderr=subprocess.STDOUT
+        )
+
+    def wait(self, timeout: float = 60.0) -> None:
+        """Until the server answers its health check (or fail with its log)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"turnscope view exited: {self.log.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as reply:
+                    if reply.read() == b"ok":
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError(f"turnscope view did not start: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        """Stop the server (it replaced the launcher process, so this is streamlit)."""
+        self.process.terminate()
+        try:
+            self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+        self._log_file.close()

@@ -1,0 +1,1 @@
+"""Page scripts Streamlit runs (one line each: the code lives in turnscope.viewer)."""
