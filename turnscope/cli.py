@@ -120,26 +120,223 @@ def add_view_command(sub: Any) -> None:
     p = sub.add_parser(
         "view",
         help="open the Streamlit viewer on a database (read-only)",
-        description="Browse runs, follow a run turn by turn, and see failure causes.",
+        description=(
+            "Browse runs (failures first, filters in the URL), follow a run turn by turn, and "
+            "see failure causes grouped across runs. The database is opened read-only; the "
+            "server listens on 127.0.0.1 unless --host says otherwise. Needs the viewer "
+            "extra: pip install 'turnscope[viewer]'."
+        ),
+        epilog="Example: turnscope view --db demo.db --port 8502",
     )
     p.add_argument("--db", help=DB_HELP)
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: only this machine; 0.0.0.0 shares it)",
+    )
+    p.add_argument("--port", type=_port, default=8501, help="port to listen on (default 8501)")
+    p.add_argument(
+        "--jaeger-url",
+        metavar="URL",
+        help=(
+            "Jaeger UI holding the same traces, for 'Open in Jaeger' links "
+            f"(default: ${ENV_JAEGER})"
+        ),
+    )
+    p.add_argument(
+        "--open-browser",
+        action="store_true",
+        help="also open the viewer in a web browser on this machine",
+    )
     p.set_defaults(func=cmd_view)
 
 
 def cmd_view(args: argparse.Namespace) -> int:
-    """Launch the viewer."""
-    raise CliError("the viewer is not available yet")
+    """Launch the viewer: ``streamlit run`` on turnscope's app, as a child process."""
+    import importlib.util
+    import subprocess
+
+    from turnscope.store.engine import ENV_DB, StoreError, redact, resolve_url
+
+    if importlib.util.find_spec("streamlit") is None or importlib.util.find_spec("plotly") is None:
+        raise CliError("the viewer needs streamlit and plotly: pip install 'turnscope[viewer]'")
+    url = resolve_url(args.db)
+    try:
+        _store(url).close()
+    except StoreError as exc:
+        # start anyway: the page says the same and works as soon as runs are recorded there
+        print(f"turnscope: warning: {exc}", file=sys.stderr)
+    env = dict(os.environ)
+    env[ENV_DB] = url  # the database goes in the environment, never through a shell
+    jaeger = args.jaeger_url or os.environ.get(ENV_JAEGER)
+    if jaeger:
+        env[ENV_JAEGER] = jaeger
+    else:
+        env.pop(ENV_JAEGER, None)
+    command = view_command(args.host, args.port, headless=not args.open_browser)
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"turnscope viewer on http://{shown}:{args.port} — {redact(url)} (read-only). "
+        "Ctrl+C stops it.",
+        file=sys.stderr,
+        flush=True,
+    )
+    if os.name == "posix":
+        # become the server: signals (Ctrl+C, a supervisor's SIGTERM) reach it directly and
+        # no orphaned server outlives a killed launcher
+        sys.stdout.flush()
+        os.execve(command[0], command, env)
+    process = subprocess.Popen(command, env=env)  # pragma: no cover - Windows
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        return process.wait()
+
+
+def view_command(host: str, port: int, *, headless: bool = True) -> list[str]:
+    """The ``streamlit run`` command line of the viewer (no usage statistics, no file
+    watcher, nothing fetched from the internet)."""
+    from pathlib import Path
+
+    import turnscope
+
+    app = Path(turnscope.__file__).with_name("viewer") / "app.py"
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true" if headless else "false",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--server.runOnSave",
+        "false",
+        "--global.developmentMode",
+        "false",
+        "--client.toolbarMode",
+        "viewer",
+    ]
+
+
+def _port(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {value!r}") from None
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port between 1 and 65535, got {value!r}")
+    return number
 
 
 # --- OTLP (owned by turnscope/exporter/otel.py and backfill.py) -------------------------------
 
 
+OTLP_PROTOCOLS = ("grpc", "http/protobuf")
+ENDPOINT_HELP = (
+    "OTLP endpoint, e.g. http://localhost:4317 (gRPC) or http://localhost:4318 (HTTP; "
+    "/v1/traces is added). Default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, "
+    "$OTEL_EXPORTER_OTLP_ENDPOINT"
+)
+PROTOCOL_HELP = (
+    "grpc or http/protobuf (default: $OTEL_EXPORTER_OTLP_TRACES_PROTOCOL, "
+    "$OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf for port 4318 and grpc otherwise)"
+)
+
+
 def add_demo_otlp_options(p: argparse.ArgumentParser) -> None:
     """OTLP options of ``turnscope demo``."""
+    p.add_argument(
+        "--otlp-endpoint", metavar="URL", help="also send the runs over OTLP: " + ENDPOINT_HELP
+    )
+    p.add_argument("--otlp-protocol", choices=OTLP_PROTOCOLS, help=PROTOCOL_HELP)
 
 
 def add_export_otlp_command(sub: Any) -> None:
     """Register ``turnscope export-otlp``."""
+    p = sub.add_parser(
+        "export-otlp",
+        help="send stored runs to Jaeger or any OTLP backend (backfill)",
+        description=(
+            "Replay stored runs as OpenTelemetry spans over OTLP, with the same trace and span "
+            "ids as live export: replaying twice creates no new traces. Runs still in "
+            "progress are skipped. Standard OTEL_EXPORTER_OTLP_* variables (headers, "
+            "timeout, TLS), OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES apply; message "
+            "content is sent only with --content or "
+            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true."
+        ),
+        epilog="Example: turnscope export-otlp --db runs.db --endpoint http://localhost:4317",
+    )
+    p.add_argument("--db", help=DB_HELP)
+    p.add_argument("--endpoint", metavar="URL", help=ENDPOINT_HELP + ", else http://localhost:4317")
+    p.add_argument("--protocol", choices=OTLP_PROTOCOLS, help=PROTOCOL_HELP)
+    p.add_argument("--since", help="only runs started since: 30m, 2h, 7d or an ISO date/time")
+    p.add_argument(
+        "--trace-id",
+        action="append",
+        metavar="TRACE_ID",
+        help="only this run (a unique prefix is enough; repeat for several)",
+    )
+    p.add_argument(
+        "--service-name", help="service.name (default: $OTEL_SERVICE_NAME, else openai-agents)"
+    )
+    p.add_argument(
+        "--headers", help="k=v,k2=v2 request headers (default: $OTEL_EXPORTER_OTLP_HEADERS)"
+    )
+    p.add_argument("--content", action="store_true", default=None, help="include message content")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds to wait for the backend to take the last spans (default 30)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_export_otlp)
+
+
+def cmd_export_otlp(args: argparse.Namespace) -> int:
+    """Backfill stored runs into an OTLP backend."""
+    from turnscope.config import resolve_otlp
+    from turnscope.exporter.backfill import ProgressBar, backfill, render_summary
+    from turnscope.store.queries import parse_since
+
+    since = parse_since(args.since)
+    http = (args.protocol or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or "").startswith(
+        "http"
+    ) or (os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "").startswith("http")
+    settings = resolve_otlp(
+        args.endpoint,
+        args.protocol,
+        args.headers,
+        args.service_name,
+        args.content,
+        default_endpoint="http://localhost:4318" if http else "http://localhost:4317",
+    )
+    assert settings is not None
+    _store(args.db).close()  # a missing or foreign database is a one-line error, before any export
+    progress = None if args.quiet else ProgressBar(sys.stderr)
+    if not args.quiet:
+        print(f"Exporting runs to {settings.label} ({settings.protocol})...", file=sys.stderr)
+    result = backfill(
+        args.db,
+        settings,
+        since=since,
+        trace_ids=args.trace_id,
+        progress=progress,
+        timeout=args.timeout,
+    )
+    print(render_summary(result, os.environ.get(ENV_JAEGER)))
+    if result.missing and not result.runs:
+        raise CliError(f"no run with trace id {', '.join(result.missing)}")
+    return 0 if result.ok else 1
 
 
 def _positive(value: str) -> int:
@@ -171,7 +368,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def demo_otlp_settings(args: argparse.Namespace) -> dict[str, Any]:
     """TurnscopeProcessor keyword arguments for the demo's OTLP options."""
-    return {}
+    options: dict[str, Any] = {}
+    if getattr(args, "otlp_endpoint", None):
+        options["otlp_endpoint"] = args.otlp_endpoint
+    if getattr(args, "otlp_protocol", None):
+        options["otlp_protocol"] = args.otlp_protocol
+    from turnscope.config import resolve_otlp
+
+    settings = resolve_otlp(options.get("otlp_endpoint"), options.get("otlp_protocol"))
+    if settings is not None and not args.quiet:
+        print(
+            f"Sending the runs over OTLP to {settings.label} ({settings.protocol})", file=sys.stderr
+        )
+    return options
 
 
 # --- runs ------------------------------------------------------------------------------------
