@@ -253,3 +253,31 @@ def test_silent_tool_timeout_is_a_recovered_error(recorder: Any, db_url: str) ->
     assert run["status"] == "succeeded_with_errors"
     assert run["recovered_errors"][0]["category"] == "tool_timeout"
     assert run["recovered_errors"][0]["tool"] == "sluggish"
+
+
+def test_tool_awaiting_approval_is_a_pause_not_a_cancellation(recorder: Any, db_url: str) -> None:
+    @function_tool(needs_approval=True)
+    def delete_file(path: str) -> str:
+        """Delete a file (needs a human's approval)."""
+        return f"deleted {path}"
+
+    steps = [
+        [function_call("delete_file", {"path": "/tmp/x"}, call_id="c1")],
+        [assistant_message("done")],
+    ]
+    agent = Agent(name="Janitor", tools=[delete_file], model=scripted(steps))
+    config = cfg(40, workflow_name="Cleanup")
+    first = Runner.run_sync(agent, "delete /tmp/x", run_config=config)
+    assert first.interruptions
+    run, _ = record(recorder, db_url, f"trace_{40:032x}")
+    assert (run["status"], run["category"], run["exception"]) == ("succeeded", None, None)
+    assert "awaits a human's approval" in run["explanation"]
+    assert run["failing_span_id"]  # the paused tool call, for the viewer to focus
+
+    state = first.to_state()
+    for item in first.interruptions:
+        state.approve(item)
+    assert Runner.run_sync(agent, state, run_config=config).final_output == "done"
+    run, _ = record(recorder, db_url, f"trace_{40:032x}")
+    assert (run["status"], run["category"]) == ("succeeded", None)
+    assert "final output" in run["explanation"]

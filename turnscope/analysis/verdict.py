@@ -218,15 +218,50 @@ def _aborted(st: Structure) -> SpanRecord | None:
         if span.ended_at is None:
             return span
     for span in reversed(st.spans):
-        if (
-            span.kind == "function"
-            and span.error_message is None
-            and "output" in span.data
-            and span.data.get("output") is None
-            and span.data.get("input") is not None
-        ):
+        if _no_output(span) and not _cleanly_ended_task(st, span):
             return span
     return None
+
+
+def _no_output(span: SpanRecord) -> bool:
+    """A tool call that has arguments but never got a result."""
+    return (
+        span.kind == "function"
+        and span.error_message is None
+        and "output" in span.data
+        and span.data.get("output") is None
+        and span.data.get("input") is not None
+    )
+
+
+def _cleanly_ended_task(st: Structure, span: SpanRecord) -> bool:
+    """The span's run has a task span that ended with no exception in flight: the run
+    returned, so a tool call without a result was paused (awaiting approval), not cut off."""
+    index = st.scope_of.get(span.span_id)
+    if index is None:
+        return False
+    root_id = st.scopes[index].root_id
+    root = st.by_id.get(root_id) if root_id else None
+    return (
+        root is not None
+        and root.kind == "task"
+        and root.ended_at is not None
+        and root.exception is None
+    )
+
+
+def _paused(st: Structure) -> list[SpanRecord]:
+    """Tool calls of the last run that await a human's approval (the run returned with
+    interruptions; ``Runner.run(agent, state)`` resumes it)."""
+    scopes = _top_scopes(st)
+    if not scopes:
+        return []
+    last = scopes[-1].index
+    return [
+        s
+        for s in st.spans
+        if st.scope_of.get(s.span_id) == last and _no_output(s) and _cleanly_ended_task(st, s)
+    ]
 
 
 def repeated_tool_calls(st: Structure) -> list[dict[str, Any]]:
@@ -267,6 +302,25 @@ def _success(st: Structure, failures: list[SpanFailure]) -> Verdict:
     last = top_turns[-1] if top_turns else None
     agent = last.agent if last else None
     n = len(top_turns)
+    paused = _paused(st)
+    if paused:
+        tools = ", ".join(dict.fromkeys(_q(s.tool_name or s.name) for s in paused))
+        turn = st.turn_of(paused[0])
+        where = f" in turn {turn.number}" if turn else ""
+        return Verdict(
+            status=SUCCEEDED_WITH_ERRORS if failures else SUCCEEDED,
+            agent=paused[0].agent or agent,
+            turn=turn.number if turn else (last.number if last else None),
+            span_id=paused[0].span_id,
+            explanation=(
+                f"Agent {_q(paused[0].agent or agent)} paused{where}: tool {tools} awaits a "
+                "human's approval; the run returned with an interruption and resumes from "
+                "its saved state."
+            ),
+            evidence=[
+                Evidence(s.span_id, s.kind, f"{_q(s.tool_name)} awaits approval") for s in paused
+            ],
+        )
     if failures:
         kinds = Counter(f.category for f in failures if not f.echo)
         summary = ", ".join(f"{cat} ×{count}" for cat, count in kinds.most_common())
