@@ -7,6 +7,7 @@ No timed assertions: a hang is caught by pytest-timeout, speed belongs to the be
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import textwrap
@@ -92,6 +93,51 @@ def test_backend_down_at_first_then_back(
         assert up["exported"] == len(spans) and up["last_error"] is None
     store = Store(db_url)
     assert {r["trace_id"] for r in store.list_runs()} == {tid(1), tid(2)}  # both written
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_flapping_backend_is_logged_once_and_every_run_is_written(
+    protocol: str,
+    db_url: str,
+    registered: list[TurnscopeProcessor],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()
+    processor = use(
+        registered,
+        TurnscopeProcessor(
+            db_url,
+            flush_interval=0.05,
+            otlp_endpoint=f"http://127.0.0.1:{port}",
+            otlp_protocol=protocol,
+            otlp_timeout=3,
+        ),
+    )
+    exported: set[str] = set()
+    with caplog.at_level(logging.WARNING, logger="turnscope"):
+        for n in range(4):  # down, up, down, up
+            if n % 2 == 0:
+                result = Runner.run_sync(
+                    busy_agent("Flap"), "go", run_config=RunConfig(trace_id=tid(10 + n))
+                )
+                assert result.final_output == "done"
+                assert processor.flush(30)
+                continue
+            with receiver_for(protocol, port) as receiver:
+                result = Runner.run_sync(
+                    busy_agent("Flap"), "go", run_config=RunConfig(trace_id=tid(10 + n))
+                )
+                assert result.final_output == "done"
+                assert processor.flush(30)
+                exported |= {s.trace_id for s in receiver.snapshot()}
+    assert exported == {otel_trace_id_hex(tid(11)), otel_trace_id_hex(tid(13))}
+    messages = [r.getMessage() for r in caplog.records]
+    # two outages within a minute: announced once, and its end once; never a flood
+    assert sum("cannot export" in m for m in messages) == 1, messages
+    assert sum("works again" in m for m in messages) == 1, messages
+    otlp = processor.stats()["sinks"]["otlp"]
+    assert otlp["export_failed"] > 0 and otlp["exported"] > 0
+    assert {r["trace_id"] for r in Store(db_url).list_runs()} == {tid(10 + n) for n in range(4)}
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

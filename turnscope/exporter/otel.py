@@ -1216,6 +1216,7 @@ class _Counters:
         self.error: str | None = None
         self.failing_since_warning = 0
         self.last_warning = -1e9
+        self.warned = False  # this outage was announced: announce its end too
 
 
 class CountingExporter:
@@ -1245,14 +1246,17 @@ class CountingExporter:
             c.in_flight_bytes -= size
             if error is None:
                 c.exported += len(spans)
-                recovered = c.error is not None
+                # only an outage that was announced gets a "works again" line: a flapping
+                # backend costs at most two lines a minute, not two per flap
+                recovered = c.error is not None and c.warned
                 c.error = None
+                c.warned = c.warned and not recovered
             else:
                 c.export_failed += len(spans)
                 c.error = error
                 now = time.monotonic()
                 if now - c.last_warning > 60:
-                    c.last_warning, warn = now, True
+                    c.last_warning, warn, c.warned = now, True, True
         if warn:
             log.warning(
                 "turnscope: cannot export spans to %s (%d failed so far); retrying with the "

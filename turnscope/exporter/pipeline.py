@@ -159,6 +159,7 @@ class Pipeline:
         self._stopped.set()
 
     def _cycle(self) -> None:
+        housekept = time.monotonic()
         while True:
             events, flushes = self._drain()
             if events:
@@ -169,7 +170,16 @@ class Pipeline:
                 done.set()
             if not self.buffer:
                 break
-        now = time.monotonic()
+            now = time.monotonic()
+            if now - housekept >= self.flush_interval:
+                # under sustained load the buffer never empties: heartbeats and eviction must
+                # still happen, or memory grows with every run and live runs look dead
+                self._housekeep(now)
+                housekept = now
+        self._housekeep(time.monotonic())
+
+    def _housekeep(self, now: float) -> None:
+        """Heartbeat the sinks and evict ended traces from memory."""
         if now - self._last_heartbeat >= self.heartbeat_interval:
             self._last_heartbeat = now
             for state in self.sinks:
