@@ -198,3 +198,47 @@ def test_spans_of_a_trace_never_started_and_duplicate_ends(recorder: Any, db_url
     assert only.ended_at is not None and only.duration_ms == pytest.approx(1500)
     run = store.get_run("trace_" + "9" * 32)
     assert run is not None and run["status"] == "running"  # its trace never ended (yet)
+
+
+def test_memory_stays_bounded_under_sustained_load(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs that never stop coming, on a slowish disk: the worker's buffer is never empty when
+    it finishes a batch, yet ended runs still leave memory and the heartbeat still beats."""
+    import threading
+    import time
+
+    write = writer_module.DbSink.write
+
+    def slow_write(self: Any, batch: Any) -> None:
+        time.sleep(0.01)  # the agent's thread runs meanwhile and queues more events
+        write(self, batch)
+
+    monkeypatch.setattr(writer_module.DbSink, "write", slow_write)
+    processor = TurnscopeProcessor(db_url, flush_interval=0.05)
+    processor._pipeline.linger = 0.0  # ended traces may leave memory at once
+    set_trace_processors([processor])
+    stop = threading.Event()
+    done = [0]
+
+    async def batch() -> None:
+        await asyncio.gather(*(Runner.run(agent(f"W{i}"), "go") for i in range(20)))
+
+    def load() -> None:
+        while not stop.is_set():
+            asyncio.run(batch())
+            done[0] += 20
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    try:
+        while done[0] < 600:
+            time.sleep(0.05)
+        in_memory = processor.stats()["traces_in_memory"]  # measured while the load goes on
+    finally:
+        stop.set()
+        thread.join()
+        set_trace_processors([])
+        processor.shutdown(30)
+    assert in_memory < 150, f"{in_memory} traces kept in memory after {done[0]} runs"
+    assert Store(db_url).count_runs() == done[0]
