@@ -242,3 +242,63 @@ def test_memory_stays_bounded_under_sustained_load(
         processor.shutdown(30)
     assert in_memory < 150, f"{in_memory} traces kept in memory after {done[0]} runs"
     assert Store(db_url).count_runs() == done[0]
+
+
+STREAM_OF_RUNS = """
+import sys, time
+from agents import Agent, RunConfig, Runner, set_trace_processors
+from turnscope.demo.model import DemoModel, delay, text
+from turnscope.exporter.processor import TurnscopeProcessor
+
+set_trace_processors([TurnscopeProcessor(sys.argv[1], flush_interval=0.1)])
+i = 0
+while True:
+    # a model that answers in 10 ms: a busy agent, but one that waits on its model like real
+    # ones do (a CPU-bound loop of fake runs would outpace any worker sharing its GIL)
+    agent = Agent(name="Steady", model=DemoModel([delay(0.01, [text(f"answer {i}")])]))
+    Runner.run_sync(agent, "go", run_config=RunConfig(trace_id=f"trace_{i:032x}"))
+    print(i, time.time(), flush=True)
+    i += 1
+"""
+
+
+def test_sigkill_keeps_every_run_that_ended_before_the_last_flush(tmp_path: Path) -> None:
+    """The loss bound: a run that ended more than one flush interval (plus the write) before
+    SIGKILL is in the database, complete; what was in flight shows as incomplete.
+    Nothing here can wait for the worker: the process dies mid-stream, unannounced."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    db = tmp_path / "stream.db"
+    script = tmp_path / "stream.py"
+    script.write_text(STREAM_OF_RUNS)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(db)], stdout=subprocess.PIPE, text=True
+    )
+    finished: dict[int, float] = {}
+    try:
+        assert proc.stdout is not None
+        first: float | None = None
+        while first is None or time.time() - first < 3:
+            line = proc.stdout.readline()
+            assert line, "the script stopped"
+            n, at = line.split()
+            finished[int(n)] = float(at)
+            first = first or time.time()
+        os.kill(proc.pid, signal.SIGKILL)
+        killed_at = time.time()
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    store = Store(str(db))
+    stored = {r["trace_id"]: r["status"] for r in store.list_runs(limit=100_000)}
+    # 0.1 s flush interval; a generous margin for a loaded CI machine
+    promised = [n for n, at in finished.items() if at < killed_at - 1.0]
+    assert len(promised) >= 10
+    for n in promised:
+        assert stored.get(f"trace_{n:032x}") == "succeeded", n
+    assert "running" not in stored.values()  # the dead process's open run is incomplete

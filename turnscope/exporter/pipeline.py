@@ -141,6 +141,7 @@ class Pipeline:
     # -- worker ------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        self._open_sinks()
         while True:
             self.wake.wait(self.flush_interval)
             self.wake.clear()
@@ -411,6 +412,17 @@ class Pipeline:
             )
 
     # -- sinks -------------------------------------------------------------------------------
+
+    def _open_sinks(self) -> None:
+        """Open the sinks as soon as the worker starts: creating a database and running its
+        migrations takes a second or more when the agent keeps the GIL busy, and that must
+        not happen while the first runs' spans wait (nor widen the loss bound of a crash)."""
+        for state in self.sinks:
+            try:
+                state.sink.open()
+                state.opened = True
+            except Exception as exc:
+                self._sink_failed(state, exc)  # retried with backoff when there is data
 
     def _retry_only(self) -> None:
         if any(s.pending_spans or s.pending_runs for s in self.sinks):

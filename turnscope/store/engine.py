@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -179,8 +180,19 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+_UPGRADE_LOCK = threading.Lock()
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Create or migrate the schema (Alembic), refusing databases that are not turnscope's."""
+    # Alembic's ``context`` is a process-wide proxy: two threads migrating at once (two
+    # processors opening their databases together) would run on each other's connections.
+    # Other processes are kept apart by the database's own write lock (BEGIN IMMEDIATE).
+    with _UPGRADE_LOCK:
+        _upgrade(engine, revision)
+
+
+def _upgrade(engine: Engine, revision: str) -> None:
     from alembic import command
     from alembic.script import ScriptDirectory
 
