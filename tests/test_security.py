@@ -170,3 +170,70 @@ def test_like_wildcards_are_literal_in_search(small_db: Path) -> None:
     runs: list[dict[str, Any]] = store.list_runs(RunFilter(search="fetch_exchange_rate"))
     assert len(runs) == 1
     assert store.list_runs(RunFilter(search="fetch%exchange")) == []
+
+
+@pytest.mark.parametrize("mode", ["capture_content_off", "redact_secrets"])
+def test_nothing_private_reaches_sqlite_or_otlp(
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end, with OTLP content capture switched on by its standard variable: content
+    off leaves no prompt, output, tool argument or tool output anywhere; the redactor masks
+    secrets in both destinations."""
+    from otlp_receiver import GrpcReceiver
+
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
+    if mode == "capture_content_off":
+        private = ["PROMPT-7f3a", "ARG-91c2", "TOOLOUT-55d0", "ANSWER-0b8e", "ERRMSG-c4a1"]
+        prompt, arg, out, answer, err = private
+        options: dict[str, Any] = {"capture_content": False}
+    else:  # secrets the built-in patterns recognise, in each place content goes
+        prompt, arg, out, answer, err = OPENAI_KEY, DB_URL, AWS, BEARER, "api_key=abcd1234efgh"
+        private = [OPENAI_KEY, "hunter2-very-secret", AWS, "dozjgNryP4J3jVmNHl0w5N", "abcd1234efgh"]
+        options = {"redact_secrets": True}
+
+    @function_tool
+    def fetch(key: str) -> str:
+        """Fetch a value."""
+        return f"value {out}"
+
+    @function_tool(failure_error_function=None)
+    def explode(key: str) -> str:
+        """Fail with private text in the error."""
+        raise PermissionError(f"denied: {err}")
+
+    db = tmp_path / "private.db"
+    with GrpcReceiver() as receiver:
+        processor = TurnscopeProcessor(
+            str(db), flush_interval=0.05, otlp_endpoint=receiver.endpoint, **options
+        )
+        set_trace_processors([processor])
+        try:
+            ok = Agent(
+                name="Keeper",
+                tools=[fetch],
+                model=DemoModel([[call("fetch", {"key": arg})], [text(f"it is {answer}")]]),
+            )
+            Runner.run_sync(ok, f"tell me {prompt}")
+            bad = Agent(
+                name="Leaker",
+                tools=[explode],
+                model=DemoModel([[call("explode", {"key": arg})]], api="responses"),
+            )
+            with pytest.raises(Exception, match="denied"):
+                Runner.run_sync(bad, f"open {prompt}")
+            assert processor.flush(30)
+        finally:
+            set_trace_processors([])
+            processor.shutdown(10)
+        spans = receiver.snapshot()
+    assert len({s.trace_id for s in spans}) == 2  # both runs were exported
+    exported = b"".join(s.raw for s in spans)
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("private"))
+    for secret in private:
+        assert secret.encode() not in stored, (mode, "sqlite", secret)
+        assert secret.encode() not in exported, (mode, "otlp", secret)
+    if mode == "redact_secrets":  # content did go out, masked
+        assert b"[redacted" in exported and b"[redacted" in stored
+    assert b"fetch" in exported and b"explode" in exported  # names are not content
+    runs = Store(str(db)).list_runs()
+    assert {r["status"] for r in runs} == {"succeeded", "failed"}
