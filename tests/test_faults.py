@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from agents import Agent, RunConfig, Runner, function_tool, set_trace_processors
+from fakes import FakeSpan
 from sqlalchemy import event
 
 import turnscope.store.writer as writer_module
@@ -156,29 +157,6 @@ def test_custom_non_hex_trace_ids(recorder: Any, db_url: str) -> None:
     from turnscope.ids import otel_trace_id_hex
 
     assert len(otel_trace_id_hex(weird)) == 32
-
-
-class FakeSpanData:
-    """A span-data type the SDK may add in the future."""
-
-    type = "sandbox_exec"
-
-    def __init__(self) -> None:
-        self.command = "ls -la"
-        self.exit_code = 0
-
-
-class FakeSpan:
-    """Just enough of an SDK span for the processor (a span of a trace never started)."""
-
-    def __init__(self, trace_id: str, span_id: str, parent: str | None = None) -> None:
-        self.trace_id = trace_id
-        self.span_id = span_id
-        self.parent_id = parent
-        self.span_data = FakeSpanData()
-        self.started_at = "2026-11-24T10:00:00+00:00"  # no microseconds: the SDK omits them
-        self.ended_at: str | None = None
-        self.error = None
 
 
 def test_spans_of_a_trace_never_started_and_duplicate_ends(recorder: Any, db_url: str) -> None:

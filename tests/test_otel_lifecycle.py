@@ -23,6 +23,7 @@ from agents.tracing import (
     mcp_tools_span,
     trace,
 )
+from fakes import FakeSpan
 from otlp_receiver import Receiver, check_traces, receiver_for, root_of
 
 from turnscope.demo.model import DemoModel, call, text
@@ -255,29 +256,6 @@ def test_no_opentelemetry_context_is_touched(
     assert root_of(inside).trace_id == otel_trace_id_hex(tid(6))
     sink = exporter._pipeline.sinks[-1].sink
     assert otel_trace.get_tracer_provider() is not sink._provider  # never the global one
-
-
-class FutureSpanData:
-    """A span-data type a later SDK may add."""
-
-    type = "sandbox_exec"
-
-    def __init__(self) -> None:
-        self.command = "ls -la"
-        self.exit_code = 0
-
-
-class FakeSpan:
-    """Just enough of an SDK span for the processor."""
-
-    def __init__(self, trace_id: str, span_id: str, parent: str | None = None) -> None:
-        self.trace_id = trace_id
-        self.span_id = span_id
-        self.parent_id = parent
-        self.span_data = FutureSpanData()
-        self.started_at = "2026-11-24T10:00:00+00:00"
-        self.ended_at: str | None = None
-        self.error = None
 
 
 def test_custom_mcp_and_unknown_span_types(

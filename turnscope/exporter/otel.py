@@ -56,7 +56,7 @@ from turnscope.analysis.errors import (
     classify_message,
 )
 from turnscope.config import OtlpSettings
-from turnscope.exporter.normalize import CONTENT_KEYS
+from turnscope.exporter.normalize import CONTENT_KEYS, _int  # one rule for counts
 from turnscope.exporter.safe import MARKER, jsonable, truncate_text
 from turnscope.exporter.sinks import Batch
 from turnscope.ids import otel_root_span_id, otel_span_id, otel_trace_id
@@ -510,16 +510,6 @@ def provider_of(data: dict[str, Any]) -> str:
     if isinstance(model, str) and "/" in model:  # LiteLLM / any-llm: "anthropic/claude-..."
         return MODEL_PREFIXES.get(model.split("/", 1)[0].lower(), "openai")
     return "openai"
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value == value:
-        return int(value)
-    return None
 
 
 def _usage(data: dict[str, Any]) -> dict[str, Any]:
