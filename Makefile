@@ -11,7 +11,7 @@ STAMPS := .make-stamps
 DEMO_DB ?= demo.db
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-new test-old lint format venv venv-old bench clean
+.PHONY: demo test test-new test-old lint format venv venv-old bench bench-viewer clean
 
 $(STAMPS)/venv: pyproject.toml
 	@mkdir -p $(STAMPS)
@@ -59,6 +59,11 @@ bench: venv
 	$(VENV)/bin/python -m pip install -q -e '.[bench]'
 	$(VENV)/bin/python benchmarks/hot_path.py
 	$(VENV)/bin/python benchmarks/ingest.py
+	$(VENV)/bin/python benchmarks/memory.py
+
+# 100,000 runs / 2,000,000 spans (a 1.5 GB database in a temporary folder) and a real browser
+bench-viewer: venv
+	$(VENV)/bin/python benchmarks/viewer_scale.py
 
 clean:
 	rm -rf $(VENV) $(OLD_VENV) $(STAMPS) *.egg-info
