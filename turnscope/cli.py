@@ -15,6 +15,7 @@ from typing import Any
 
 from turnscope import __version__
 from turnscope.records import CATEGORIES, STATUSES
+from turnscope.viewer.format import duration  # plain text helpers, no Streamlit
 
 EXIT_USAGE = 2
 ENV_JAEGER = "TURNSCOPE_JAEGER_URL"
@@ -448,7 +449,7 @@ def render_runs_table(runs: list[dict[str, Any]], color: bool = False) -> str:
                 turns,
                 str(run["error_count"]),
                 _tokens(run["input_tokens"] + run["output_tokens"]),
-                _duration(run["duration_ms"]),
+                duration(run["duration_ms"]),
                 run["trace_id"],
             ]
         )
@@ -475,16 +476,6 @@ def _tokens(n: int | None) -> str:
     if not n:
         return "0"
     return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
-
-
-def _duration(ms: float | None) -> str:
-    if ms is None:
-        return "—"
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.1f} s"
-    return f"{ms / 60_000:.1f} min"
 
 
 # --- why -------------------------------------------------------------------------------------
@@ -575,14 +566,14 @@ def render_why(report: dict[str, Any], analysis: Any, color: bool = False) -> st
         lines += ["", "Turns:"]
         for turn in turns:
             nested = "" if analysis.structure.scopes[turn.scope].top_level else " (agent as tool)"
-            duration = "—"
+            took = "—"
             if turn.started_at and turn.ended_at:
-                duration = _duration((turn.ended_at - turn.started_at).total_seconds() * 1000)
+                took = duration((turn.ended_at - turn.started_at).total_seconds() * 1000)
             tokens = turn.input_tokens + turn.output_tokens
             errors = f" · {turn.errors} error(s)" if turn.errors else ""
             lines.append(
                 f"  {turn.number:>3}  {turn.agent or '?'}{nested}: {turn.model_calls} model call(s)"
-                f", {turn.tool_calls} tool call(s), {_tokens(tokens)} tokens, {duration}{errors}"
+                f", {turn.tool_calls} tool call(s), {_tokens(tokens)} tokens, {took}{errors}"
             )
     return "\n".join(lines)
 
