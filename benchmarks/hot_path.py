@@ -7,7 +7,8 @@ Same real-Runner workload (a fake model, tool calls, handoffs) for every variant
 - ``openinference`` OpenInference's processor -> OTel BatchSpanProcessor -> discarding exporter
                   (skipped unless openinference-instrumentation-openai-agents is installed)
 - ``turnscope``   TurnscopeProcessor writing to SQLite
-- ``turnscope_otlp`` the same, plus OTLP export to an unreachable endpoint (when available)
+- ``turnscope_otlp`` the same, plus OTLP/gRPC export to a local receiver (the test suite's,
+                  which decodes every request like a backend)
 
 Variants are interleaved round by round and medians reported, because this machine is noisy.
 Each callback is timed with ``perf_counter_ns`` by a thin wrapper, the same for all variants.
@@ -20,6 +21,7 @@ import argparse
 import asyncio
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -112,14 +114,25 @@ def openinference() -> Any | None:
     return OpenInferenceTracingProcessor(tracer)
 
 
-def turnscope(db: Path, otlp: bool = False) -> Any:
-    """TurnscopeProcessor on SQLite (optionally with OTLP to a closed port)."""
+def turnscope(db: Path, otlp: str | None = None) -> Any:
+    """TurnscopeProcessor on SQLite (optionally also exporting over OTLP to ``otlp``)."""
     from turnscope.exporter.processor import TurnscopeProcessor
 
     options: dict[str, Any] = {}
     if otlp:
-        options["otlp_endpoint"] = "http://127.0.0.1:9"  # nothing listens: export fails quietly
+        options["otlp_endpoint"] = otlp
     return TurnscopeProcessor(str(db), **options)
+
+
+def otlp_receiver() -> Any | None:
+    """The test suite's OTLP/gRPC receiver on 127.0.0.1 (decodes what it gets, like a real
+    backend), or None when opentelemetry-proto/grpcio are missing."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    try:
+        from otlp_receiver import GrpcReceiver
+    except ImportError:
+        return None
+    return GrpcReceiver().start()
 
 
 @function_tool
@@ -167,15 +180,11 @@ def main() -> None:
     }
     if openinference() is not None:
         factories["openinference"] = openinference
-    try:
-        from turnscope.config import Settings
-
-        Settings.resolve(db=False, otlp_endpoint="http://127.0.0.1:9")
+    receiver = otlp_receiver()
+    if receiver is not None:
         factories["turnscope_otlp"] = lambda: turnscope(
-            tmp / f"hot-{time.monotonic_ns()}.db", otlp=True
+            tmp / f"hot-{time.monotonic_ns()}.db", otlp=receiver.endpoint
         )
-    except Exception:
-        pass  # OTLP export not available in this build
 
     per_span: dict[str, list[float]] = {name: [] for name in factories}
     wall: dict[str, list[float]] = {name: [] for name in factories}
@@ -194,6 +203,8 @@ def main() -> None:
             except Exception:
                 pass
 
+    if receiver is not None:
+        receiver.stop()
     base = statistics.median(per_span["sdk_batch"])
     floor = statistics.median(per_span["noop"])
     base_wall = statistics.median(wall["noop"])
