@@ -304,22 +304,26 @@ def _success(st: Structure, failures: list[SpanFailure]) -> Verdict:
     n = len(top_turns)
     paused = _paused(st)
     if paused:
-        tools = ", ".join(dict.fromkeys(_q(s.tool_name or s.name) for s in paused))
+        names = list(dict.fromkeys(_q(s.tool_name or s.name) for s in paused))
+        tools = f"tool {names[0]} awaits" if len(names) == 1 else f"tools {', '.join(names)} await"
         turn = st.turn_of(paused[0])
         where = f" in turn {turn.number}" if turn else ""
+        survived = [f for f in failures if not f.echo]
+        also = f", after surviving {len(survived)} recovered error(s)" if survived else ""
         return Verdict(
             status=SUCCEEDED_WITH_ERRORS if failures else SUCCEEDED,
             agent=paused[0].agent or agent,
             turn=turn.number if turn else (last.number if last else None),
             span_id=paused[0].span_id,
             explanation=(
-                f"Agent {_q(paused[0].agent or agent)} paused{where}: tool {tools} awaits a "
+                f"Agent {_q(paused[0].agent or agent)} paused{where}{also}: {tools} a "
                 "human's approval; the run returned with an interruption and resumes from "
                 "its saved state."
             ),
             evidence=[
                 Evidence(s.span_id, s.kind, f"{_q(s.tool_name)} awaits approval") for s in paused
-            ],
+            ]
+            + [Evidence(f.span.span_id, f.span.kind, _line(f)) for f in survived][:8],
         )
     if failures:
         kinds = Counter(f.category for f in failures if not f.echo)
