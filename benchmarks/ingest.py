@@ -10,6 +10,9 @@ Two measurements, each against SQLite and (if the server binaries exist) Postgre
 2. *200 concurrent runs.* 200 real ``Runner.run`` calls in parallel (fake model, tools);
    we report the buffer's high-water mark and how long after the last run ends the database
    is complete — i.e. whether the worker keeps up.
+3. *One long run.* 10,000 turns (20,000 spans) arriving in bursts, the worker writing as
+   they come: process CPU time and the producer's wall time, with large running traces
+   analysed at a bounded rate (the default) and, as the baseline, re-analysed every batch.
 
 Run: ``.venv/bin/python benchmarks/ingest.py [--traces 1000] [--rounds 3]``.
 """
@@ -171,6 +174,30 @@ def concurrent_runs(db: str, runs: int = 200) -> dict[str, float]:
     }
 
 
+def long_run(db: str, analyse_every_batch: bool, turns: int = 10_000) -> dict[str, float]:
+    """A run that grows while the worker writes: CPU and wall time of the whole process."""
+    processor = TurnscopeProcessor(db, flush_interval=0.1)
+    if analyse_every_batch:
+        processor._pipeline.analyze_always_below = 10**9
+    set_trace_processors([processor])
+    assert processor.flush(60)
+    cpu, started = time.process_time(), time.perf_counter()
+    with trace("long"), agent_span(name="Agent", tools=["lookup"]):
+        for j in range(turns):
+            with generation_span(model="gpt-4o", usage={"input_tokens": 12, "output_tokens": 4}):
+                pass
+            with function_span(name="lookup", input=json.dumps({"q": j})) as span:
+                span.span_data.output = "ok"
+            if j % 250 == 249:
+                time.sleep(0.05)  # a pause between bursts, as an agent waits on its model
+    produced = time.perf_counter() - started
+    assert processor.flush(600)
+    out = {"wall_s": produced, "cpu_s": time.process_time() - cpu}
+    set_trace_processors([])
+    processor.shutdown(60)
+    return out
+
+
 def main() -> None:
     """Print spans/s for SQLite (and PostgreSQL), ratios to the baseline, and the 200-run test."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -202,6 +229,14 @@ def main() -> None:
     result = concurrent_runs(f"sqlite:///{tmp / 'concurrent.db'}")
     for key, value in result.items():
         print(f"  {key:<18}{value:,.3f}" if isinstance(value, float) else f"  {key:<18}{value:,}")
+    print("\nOne long run (20,000 spans in bursts of 500), SQLite:")
+    bounded = long_run(f"sqlite:///{tmp / 'long-bounded.db'}", analyse_every_batch=False)
+    every = long_run(f"sqlite:///{tmp / 'long-every.db'}", analyse_every_batch=True)
+    for label, key in (("process CPU", "cpu_s"), ("producer wall time", "wall_s")):
+        print(
+            f"  {label:<20}{bounded[key]:>7.2f} s   re-analysed every batch {every[key]:>7.2f} s"
+            f"   ({bounded[key] / every[key]:.2f}x)"
+        )
     if pg is not None:
         pg.cleanup()
 

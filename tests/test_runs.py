@@ -416,3 +416,54 @@ def test_streamed_failure_caught_inside_a_user_trace_is_still_a_failure(
     assert run is not None
     assert (run["status"], run["category"]) == ("failed", "max_turns_exceeded")
     assert run["exception"] == "MaxTurnsExceeded"
+
+
+def test_a_long_running_run_is_analysed_less_often_but_never_left_behind(db_url: str) -> None:
+    """Large running traces are re-analysed at most every few batches (the cost grows with
+    the trace); their spans are still written every batch, and a flush or the end of the
+    run brings the summary and every span's turn up to date."""
+    from agents import agent_span, function_span, generation_span, set_trace_processors
+
+    processor = TurnscopeProcessor(db_url, flush_interval=0.02)
+    pipeline = processor._pipeline
+    pipeline.analyze_always_below = 20  # "large" from 20 spans on
+    decisions: list[bool] = []
+    due = pipeline._analysis_due
+
+    def recording(state: Any, now: float) -> bool:
+        answer = due(state, now)
+        if state.info.trace_id == trace_id and state.info.ended_at is None:
+            decisions.append(answer)
+        return answer
+
+    pipeline._analysis_due = recording  # type: ignore[method-assign]
+    set_trace_processors([processor])
+    trace_id = "trace_" + "ab" * 16
+    assert processor.flush(30)  # the database exists from here on
+    store = Store(db_url)
+    try:
+        with trace("Long", trace_id=trace_id), agent_span(name="Worker"):
+            for turn in range(300):
+                with generation_span(model="m", usage={"input_tokens": 1, "output_tokens": 1}):
+                    pass
+                with function_span(name="lookup", input=json.dumps({"n": turn})) as span:
+                    span.span_data.output = "ok"
+                if turn % 10 == 9:
+                    time.sleep(0.03)  # the worker writes in the background meanwhile
+            time.sleep(0.2)
+            written = len(store.spans(trace_id))
+            assert written >= 500  # spans keep being written while analysis waits
+            assert processor.flush(30)
+            live = store.get_run(trace_id)
+            assert live is not None and live["status"] == "running"
+            assert live["tool_calls"] == 300  # a flush brings the summary up to date
+        assert processor.flush(30)
+    finally:
+        set_trace_processors([])
+        processor.shutdown(10)
+    run = store.get_run(trace_id)
+    assert run is not None and run["status"] == "succeeded" and run["turns"] == 300
+    spans = store.spans(trace_id)
+    assert len(spans) == 601 and all(s.turn is not None for s in spans if s.kind != "agent")
+    # most batches that touched the running trace put its analysis off (each ran it before)
+    assert decisions.count(False) > decisions.count(True) > 0, decisions
