@@ -91,6 +91,7 @@ class Pipeline:
         self.max_pending_spans = max_pending_spans
         self.linger = linger
         self.analyze_always_below = analyze_always_below
+        self.analysis_interval_floor = flush_interval  # large running traces: see _analysis_due
         self.sinks = [SinkState(s) for s in sinks]
         self.traces: dict[str, TraceState] = {}
         self.start_exc: dict[str, int] = {}
@@ -288,7 +289,7 @@ class Pipeline:
             return
         cost = time.perf_counter() - started
         state.analyzed_at = now
-        state.analysis_interval = min(max(20 * cost, self.flush_interval), 5.0)
+        state.analysis_interval = min(max(20 * cost, self.analysis_interval_floor), 5.0)
         state.dirty = False
         state.fresh.clear()
         batch.runs.append(analysis.run)
