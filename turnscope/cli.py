@@ -68,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="record scripted agent runs (no API key, no network)",
         description=(
             "Run scripted workflows through the real Agents SDK Runner with a fake model and "
-            "record them: successes, successes with recovered errors, and every failure "
-            "category the installed SDK can produce."
+            "record them: successes, successes with recovered errors, a run paused for a "
+            "human's approval (new SDKs), and every failure category the installed SDK can "
+            "produce."
         ),
     )
     p.add_argument("--db", help="database to write (default: $TURNSCOPE_DB, else ./turnscope.db)")

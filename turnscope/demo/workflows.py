@@ -115,6 +115,8 @@ def has_feature(name: str | None) -> bool:
         return "timeout" in params and "timeout_behavior" in params
     if name == "tool_guardrails":
         return "tool_input_guardrails" in params
+    if name == "approval":
+        return "needs_approval" in params
     return False
 
 
@@ -516,6 +518,27 @@ async def cancelled_run(trace_id: str) -> Any:
     )
 
 
+async def awaiting_approval(trace_id: str) -> Any:
+    """A tool that needs a human's approval: the run pauses and returns its interruption
+    (``result.to_state()`` and ``Runner.run(agent, state)`` would resume it)."""
+
+    @function_tool(needs_approval=True)  # new SDKs only: the case is skipped on others
+    def refund_payment(order_id: str, amount_eur: float) -> str:
+        """Refund a payment (a human approves it first)."""
+        return f"refunded {amount_eur} EUR on {order_id}"
+
+    agent = Agent(
+        name="Refunds",
+        tools=[refund_payment],
+        model=DemoModel(
+            [[call("refund_payment", {"order_id": "A-2001", "amount_eur": 120.0})], [text("Done.")]]
+        ),
+    )
+    return await Runner.run(
+        agent, "Refund order A-2001", run_config=_config(trace_id, "Customer support")
+    )
+
+
 async def killed_process(trace_id: str) -> Any:
     """A worker process is killed (os._exit) in the middle of a tool call."""
     env = dict(os.environ, TURNSCOPE_DEMO_KILL_TRACE=trace_id)
@@ -597,6 +620,15 @@ CASES: list[Case] = [
         None,
         double_handoff,
         expect={"agent": "Billing", "turn": 2, "recovered": ("handoff_error", None, 1)},
+    ),
+    Case(
+        "tool awaits a human's approval",
+        "Customer support",
+        S,
+        None,
+        awaiting_approval,
+        needs="approval",
+        expect={"agent": "Refunds", "turn": 1},
     ),
     Case(
         "search loop hits max_turns",
