@@ -118,6 +118,10 @@ class SpanRecord:
     agent: str | None = None
     turn: int | None = None
 
+    # ``data`` as JSON text when the normaliser already had it (the database stores it as is
+    # instead of encoding it again); None whenever ``data`` may differ from it
+    data_json: str | None = field(default=None, compare=False, repr=False)
+
     @property
     def status(self) -> str:
         """``running``, ``ok`` or ``error``."""

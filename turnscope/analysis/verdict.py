@@ -12,6 +12,7 @@ in the viewer and in the tests. Evidence, in order of trust:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
@@ -288,10 +289,18 @@ def repeated_tool_calls(st: Structure) -> list[dict[str, Any]]:
 
 
 def _canonical_args(args: str) -> str:
+    # a run is re-analysed as it grows: small arguments are parsed once, not every time
+    return _canonical_small(args) if len(args) <= 1024 else _canonicalize(args)
+
+
+def _canonicalize(args: str) -> str:
     try:
         return json.dumps(json.loads(args), sort_keys=True, ensure_ascii=False)
     except (ValueError, TypeError, RecursionError):
         return args.strip()
+
+
+_canonical_small = functools.lru_cache(maxsize=4096)(_canonicalize)  # at most ~4 MB
 
 
 # --- verdicts by outcome ---------------------------------------------------------------------

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from turnscope.exporter.redact import Redactor, redact_data
-from turnscope.exporter.safe import MARKER, clean_text, jsonable, truncate_text
+from turnscope.exporter.safe import MARKER, clean_text, jsonable, plain_json, truncate_text
 from turnscope.records import ExceptionInfo, SpanRecord, TraceInfo
 
 # Keys of span data that carry prompts, outputs, tool arguments or tool results.
@@ -194,6 +194,7 @@ class Normalizer:
         assert redact is not None
         record.name = redact(record.name)
         record.data = redact_data(record.data, redact)
+        record.data_json = None  # the text was made before redaction
         if record.error_message is not None:
             record.error_message = redact(record.error_message)
         if record.error_data is not None:
@@ -215,24 +216,24 @@ class Normalizer:
                 record.truncated = True
 
     def _fill(self, record: SpanRecord, kind: str, raw: dict[str, Any]) -> None:
-        data: dict[str, Any] = {}
-        cut: dict[str, int] = {}
         if kind == "response":
             raw = _response_fields(raw)
+        fields: dict[str, Any] = {}
         for key, value in raw.items():
             if key.startswith("_"):
                 continue
             if not self.capture_content and key in CONTENT_KEYS:
                 if value is not None:
-                    data[key] = REDACTED
+                    fields[key] = REDACTED
                 continue
-            converted, budget = jsonable(value, self.max_field_bytes)
-            data[key] = converted
-            if budget.truncated:
-                cut[key] = budget.original
-        if cut:
-            record.truncated = True
-            data[MARKER] = {"truncated": cut, "max_field_bytes": self.max_field_bytes}
+            fields[key] = value
+        # the common case, all of it plain JSON and small: one encode and one decode in C for
+        # the whole span instead of one per field, and the text is what the database stores
+        small = plain_json(fields, self.max_field_bytes)
+        if small is not None:
+            data, record.data_json = small
+        else:
+            data = self._convert_fields(record, fields)
         record.data = data
         record.name = display_name(kind, data)
         model = data.get("model")
@@ -244,6 +245,20 @@ class Normalizer:
         if isinstance(usage, dict):
             record.input_tokens = _int(usage.get("input_tokens", usage.get("prompt_tokens")))
             record.output_tokens = _int(usage.get("output_tokens", usage.get("completion_tokens")))
+
+    def _convert_fields(self, record: SpanRecord, fields: dict[str, Any]) -> dict[str, Any]:
+        """Field by field, each within the byte budget, cuts marked (hostile or large data)."""
+        data: dict[str, Any] = {}
+        cut: dict[str, int] = {}
+        for key, value in fields.items():
+            converted, budget = jsonable(value, self.max_field_bytes)
+            data[key] = converted
+            if budget.truncated:
+                cut[key] = budget.original
+        if cut:
+            record.truncated = True
+            data[MARKER] = {"truncated": cut, "max_field_bytes": self.max_field_bytes}
+        return data
 
 
 def span_kind(span_data: Any) -> str:

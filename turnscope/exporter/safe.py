@@ -36,6 +36,7 @@ class Budget:
 
 _dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
 _loads = json.loads
+_scan = json.JSONDecoder().scan_once  # our own encoder's text: no whitespace to skip
 
 
 def _encodes(text: str) -> bool:
@@ -96,6 +97,19 @@ def _type_name(value: Any) -> str:
         return "?"
 
 
+def plain_json(value: Any, max_bytes: int) -> tuple[Any, str] | None:
+    """Fast path in C for plain JSON data (dicts, lists, str, finite numbers, bools, None)
+    whose text fits ``max_bytes``: returns (a copy, its JSON text), else None. The copy
+    matters: the SDK or the user may still mutate the live object after the span ended."""
+    try:
+        text = _dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        return None  # not plain JSON (objects, NaN, cycles): the caller converts it
+    if len(text) > max_bytes or not (text.isascii() or _encodes(text)):
+        return None  # must be cut, or carries lone surrogates
+    return _scan(text, 0)[0], text
+
+
 def jsonable(
     value: Any, max_bytes: int = DEFAULT_MAX_FIELD_BYTES, total: int | None = None
 ) -> tuple[Any, Budget]:
@@ -112,16 +126,11 @@ def jsonable(
         budget.left -= size
         return value if type(value) is not int or -(2**63) <= value < 2**63 else str(value), budget
     if type(value) in (dict, list):
-        # fast path in C: plain JSON data small enough to need no cutting comes back as a
-        # copy (the SDK may still mutate the live object)
-        try:
-            text = _dumps(value)
-            if len(text) <= max_bytes and (text.isascii() or _encodes(text)):
-                budget.original = len(text)
-                budget.left -= len(text)
-                return _loads(text), budget
-        except (TypeError, ValueError, RecursionError):
-            pass
+        small = plain_json(value, max_bytes)
+        if small is not None:
+            budget.original = len(small[1])
+            budget.left -= len(small[1])
+            return small[0], budget
     try:
         return _convert(value, budget, 0, set()), budget
     except RecursionError:

@@ -109,6 +109,76 @@ def _sqlite_upsert(
     conn.exec_driver_sql(sql, params)
 
 
+# The spans columns in the order of the SQLite hot path's statement (checked against the
+# table when the sink opens, so a new column cannot be silently left out).
+SPAN_COLUMNS = (
+    "trace_id",
+    "span_id",
+    "parent_id",
+    "kind",
+    "name",
+    "agent",
+    "turn",
+    "started_at",
+    "ended_at",
+    "duration_ms",
+    "status",
+    "error_message",
+    "error_data",
+    "data",
+    "exception",
+    "model",
+    "tool_name",
+    "input_tokens",
+    "output_tokens",
+    "seq",
+    "truncated",
+)
+_SPAN_UPSERT = (
+    f"INSERT INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))}) "
+    "ON CONFLICT (trace_id, span_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in SPAN_COLUMNS[2:])
+)
+
+
+def _sqlite_span(span: SpanRecord) -> tuple[Any, ...]:
+    """One span as the SQLite statement's parameters, straight from the record (no row dict);
+    the data's JSON text is reused when the normaliser made it."""
+    data = span.data_json if span.data_json is not None else _json_text(span.data)
+    exc = span.exception
+    return (
+        span.trace_id,
+        span.span_id,
+        span.parent_id,
+        span.kind,
+        span.name,
+        span.agent,
+        span.turn,
+        None if span.started_at is None else sqlite_time(span.started_at),
+        None if span.ended_at is None else sqlite_time(span.ended_at),
+        span.duration_ms,
+        span.status,
+        span.error_message,
+        None if span.error_data is None else _json_text(span.error_data),
+        data,
+        None if exc is None else _json_text(exc.to_dict()),
+        span.model,
+        span.tool_name,
+        span.input_tokens,
+        span.output_tokens,
+        span.seq,
+        1 if span.truncated else 0,
+    )
+
+
+def _check_span_columns() -> None:
+    """The hot path's column list must be the table's (a migration adding a column must
+    update it)."""
+    names = tuple(c.name for c in SPANS.columns)
+    if sorted(names) != sorted(SPAN_COLUMNS):
+        raise RuntimeError(f"turnscope: SPAN_COLUMNS {SPAN_COLUMNS} differ from spans {names}")
+
+
 def _json_text(value: Any) -> str:
     try:
         return _JSON_DUMPS(value)
@@ -152,6 +222,7 @@ class DbSink:
         """Create the engine, migrate the schema and register this process."""
         if self.engine is not None:
             return
+        _check_span_columns()
         engine = make_writer_engine(self.url)
         try:
             upgrade(engine)
@@ -187,14 +258,14 @@ class DbSink:
         latest: dict[tuple[str, str], SpanRecord] = {}
         for span in batch.spans:
             latest[(span.trace_id, span.span_id)] = span
-        spans = [span_row(s) for s in latest.values()]
         runs = [run_row(r, now) for r in batch.runs]
         with self.engine.begin() as conn:
             if conn.dialect.name == "sqlite":
-                _sqlite_upsert(conn, SPANS, spans, ("trace_id", "span_id"))
+                if latest:
+                    conn.exec_driver_sql(_SPAN_UPSERT, [_sqlite_span(s) for s in latest.values()])
                 _sqlite_upsert(conn, RUNS, runs, ("trace_id",))
             else:
-                upsert(conn, SPANS, spans, ["trace_id", "span_id"])
+                upsert(conn, SPANS, [span_row(s) for s in latest.values()], ["trace_id", "span_id"])
                 upsert(conn, RUNS, runs, ["trace_id"])
 
     def heartbeat(self) -> None:
