@@ -145,6 +145,75 @@ def test_postgres_records_the_demo_like_sqlite(pg_url: str) -> None:
     assert [s.turn for s in spans if s.kind == "function"] == [1, 2, 3]
 
 
+def _stored_spans(url: str) -> list[object]:
+    """Every span of every run, as the reader sees it (but ``seq``: each processor numbers
+    arrivals with the same process-wide counter)."""
+    import dataclasses
+
+    store = Store(url)
+    try:
+        runs = sorted(store.list_runs(limit=100), key=lambda r: r["trace_id"])
+        return [dataclasses.replace(s, seq=0) for r in runs for s in store.spans(r["trace_id"])]
+    finally:
+        store.close()
+
+
+@pytest.mark.postgres
+def test_postgres_stores_spans_like_sqlite_with_and_without_temp_tables(
+    pg: object, pg_url: str, db_url: str
+) -> None:
+    """Spans reach PostgreSQL through COPY into a temporary table when the role may create
+    one, and through executemany when an administrator revoked TEMP; both store exactly
+    what SQLite stores (the same runs, recorded by three processors at once)."""
+    import asyncio
+    import os
+    import uuid
+
+    import psycopg
+    from agents import set_trace_processors
+    from sqlalchemy.engine import make_url
+
+    from turnscope.exporter.processor import TurnscopeProcessor
+    from turnscope.store.writer import DbSink, ProcessInfo
+
+    database = make_url(pg_url).database
+    role = f"notemp_{os.getpid()}"
+    admin = f"host=127.0.0.1 port={pg.port} user=postgres dbname={database}"  # type: ignore[attr-defined]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC')
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"GRANT CREATE, USAGE ON SCHEMA public TO {role}")
+    limited = str(make_url(pg_url).set(username=role))
+    staged = pg.create_database(f"{database}_staged")  # type: ignore[attr-defined]
+
+    def stages(url: str) -> bool:
+        sink = DbSink(url, ProcessInfo("p", 1, "h", None, "0"))
+        sink.open()
+        try:
+            return sink.staged
+        finally:
+            sink.close()
+
+    assert stages(staged) and not stages(limited)
+    titles = ("flaky tool recovered", "tool raises, no handler", "search loop hits max_turns")
+    processors = [TurnscopeProcessor(u, flush_interval=0.05) for u in (db_url, staged, limited)]
+    set_trace_processors(processors)  # type: ignore[arg-type]
+    try:
+        for case in (c for c in CASES if c.title in titles):
+            try:
+                asyncio.run(case.run(f"trace_{uuid.uuid4().hex}"))
+            except Exception:
+                pass  # failing runs are the point
+    finally:
+        set_trace_processors([])
+        for processor in processors:
+            processor.shutdown(10)
+    expected = _stored_spans(db_url)
+    assert len(expected) > 20 and any(s.error_data for s in expected)
+    assert _stored_spans(staged) == expected
+    assert _stored_spans(limited) == expected
+
+
 @pytest.mark.postgres
 def test_postgres_reader_is_read_only(pg_url: str) -> None:
     from sqlalchemy.exc import DBAPIError

