@@ -1,6 +1,6 @@
 """Sustained ingest: how many spans per second the worker normalises, analyses and writes.
 
-Two measurements, each against SQLite and (if the server binaries exist) PostgreSQL:
+Four measurements (the first against SQLite and, if the server binaries exist, PostgreSQL):
 
 1. *Worker throughput.* Real SDK spans (``agents.tracing`` API: agent, generation with
    messages and usage, function calls with arguments and output) are queued while the worker
@@ -10,7 +10,9 @@ Two measurements, each against SQLite and (if the server binaries exist) Postgre
 2. *200 concurrent runs.* 200 real ``Runner.run`` calls in parallel (fake model, tools);
    we report the buffer's high-water mark and how long after the last run ends the database
    is complete — i.e. whether the worker keeps up.
-3. *One long run.* 10,000 turns (20,000 spans) arriving in bursts, the worker writing as
+3. *Where the time goes.* The worker's stages (normalise, analyse, database write, the rest)
+   in microseconds per span, and what SQLite alone costs for the same rows with our schema.
+4. *One long run.* 10,000 turns (20,000 spans) arriving in bursts, the worker writing as
    they come: process CPU time and the producer's wall time, with large running traces
    analysed at a bounded rate (the default) and, as the baseline, re-analysed every batch.
 
@@ -119,6 +121,72 @@ def worker_throughput(db: str, traces: int) -> tuple[float, dict[str, Any]]:
     return spans / elapsed, stats
 
 
+def stages(db: Path, traces: int) -> dict[str, float]:
+    """Where the worker's time goes, in microseconds per span: the stages timed by wrapping
+    them (a little overhead each), and the same rows re-inserted with a bare ``executemany``
+    into a fresh turnscope schema, i.e. what SQLite itself costs with our indexes."""
+    from turnscope.exporter import pipeline
+    from turnscope.exporter.normalize import Normalizer
+    from turnscope.store import writer
+    from turnscope.store.engine import make_writer_engine, upgrade
+
+    spent: dict[str, float] = {"normalise": 0.0, "analyse": 0.0, "database write": 0.0}
+    originals = [
+        (Normalizer, "span", "normalise"),
+        (pipeline, "analyze", "analyse"),
+        (writer.DbSink, "write", "database write"),
+    ]
+
+    def timed(fn: Any, label: str) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[label] += time.perf_counter() - started
+
+        return run
+
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in originals]
+    for owner, name, label in originals:
+        setattr(owner, name, timed(getattr(owner, name), label))
+    try:
+        processor = TurnscopeProcessor(
+            f"sqlite:///{db}", flush_interval=3600, max_queue_size=10_000_000
+        )
+        set_trace_processors([processor])
+        assert processor.flush(60)
+        processor._wake_at = 10**12
+        produce(traces)
+        set_trace_processors([])
+        started = time.perf_counter()
+        assert processor.flush(600)
+        total = time.perf_counter() - started
+        processor.shutdown(60)
+    finally:
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
+    spans = traces * SPANS_PER_TRACE
+    out = {label: value * 1e6 / spans for label, value in spent.items()}
+    out["rest of the worker"] = (total - sum(spent.values())) * 1e6 / spans
+    out["total"] = total * 1e6 / spans
+    # SQLite alone: the stored rows again, through the same upsert, into an empty schema
+    rows = sqlite3.connect(db).execute(f"select {', '.join(writer.SPAN_COLUMNS)} from spans")
+    rows_list = rows.fetchall()
+    fresh = db.with_name(db.stem + "-again.db")
+    upgrade(make_writer_engine(f"sqlite:///{fresh}"))
+    conn = sqlite3.connect(fresh, isolation_level=None)
+    conn.execute("pragma synchronous=normal")
+    started = time.perf_counter()
+    for i in range(0, len(rows_list), 2048):
+        conn.execute("begin")
+        conn.executemany(writer._SQLITE_SPAN_UPSERT, rows_list[i : i + 2048])
+        conn.execute("commit")
+    out["of which SQLite itself"] = (time.perf_counter() - started) * 1e6 / len(rows_list)
+    conn.close()
+    return out
+
+
 def concurrent_runs(db: str, runs: int = 200) -> dict[str, float]:
     """200 parallel Runner.run calls: buffer high-water mark and catch-up time."""
     processor = TurnscopeProcessor(db)
@@ -225,6 +293,11 @@ def main() -> None:
     for name, values in rates.items():
         rate = statistics.median(values)
         print(f"{name:<12}{rate:>12,.0f}{rate / base:>13.2f}x")
+    print("\nWhere the worker's time goes (SQLite, us per span, median of rounds):")
+    parts = [stages(tmp / f"stages-{r}.db", args.traces) for r in range(args.rounds)]
+    for key in parts[0]:
+        value = statistics.median(p[key] for p in parts)
+        print(f"  {key:<24}{value:>7.1f}")
     print("\n200 concurrent Runner.run (5 tool turns each), SQLite:")
     result = concurrent_runs(f"sqlite:///{tmp / 'concurrent.db'}")
     for key, value in result.items():
