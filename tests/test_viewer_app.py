@@ -244,13 +244,26 @@ def test_run_page_shows_verdict_timeline_and_turns(app: AppTest, db: Path) -> No
     assert run["explanation"] in text  # the verdict sentence
     assert "`max_turns_exceeded`" in text and "`MaxTurnsExceeded`" in text
     assert f"`{run['failing_turn']} of {run['max_turns']}`" in text
-    kinds = [getattr(e, "type", None) for e in at.main.children.values()]
-    assert "plotly_chart" in kinds  # the timeline
+    figure = _timeline_figure(at)  # drawn in the browser by plotly.js (basic bundle)
+    bars = [t for t in figure["data"] if t["type"] == "bar"]
+    span_ids = {s.span_id for s in _store(db).spans(run["trace_id"])}
+    clickable = {i for t in figure["data"] for i in t.get("customdata") or []}
+    assert bars and clickable and clickable <= span_ids  # a click names a span of this run
     labels = [e.label for e in at.expander]
     assert sum(1 for label in labels if label.startswith("Turn ")) == run["turns"]
     assert any("called" in w.value and "identical arguments" in w.value for w in at.warning)
     assert any("Turn budget" in str(p.proto) for p in at.get("progress"))
     assert any(b.label == "Jump to first error" for b in at.button)
+
+
+def _timeline_figure(at: AppTest) -> dict[str, Any]:
+    """The Plotly figure the run page sends to its timeline component."""
+    import json
+
+    timeline = next(e for e in at.get("bidi_component") if e.proto.id.endswith("-timeline"))
+    payload = json.loads(timeline.proto.json)
+    assert payload["src"] == "/app/static/plotly-basic.min.js"
+    return json.loads(payload["figure"])
 
 
 def test_timeline_figure_marks_errors_repeats_and_budget(db: Path) -> None:

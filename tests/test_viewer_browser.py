@@ -40,6 +40,7 @@ ARGS = [
     "--no-first-run",
 ]
 WAIT_MS = 60_000
+TIMELINE = ".st-key-timeline .main-svg"  # the turn timeline, drawn by plotly.js
 # Streamlit's own frontend, loaded on a page path (/run, /failures), first probes
 # <page>/_stcore/health and <page>/_stcore/host-config, gets 404 by design (see
 # streamlit/web/server/starlette/starlette_static_routes.py) and falls back to the root.
@@ -164,7 +165,7 @@ def test_filter_to_failed_runs_and_open_one(server: ViewerServer, page: Page) ->
     card = page.tab.locator(".st-key-verdict_card")
     card.wait_for(timeout=WAIT_MS)
     assert (run["explanation"] or "")[:40] in card.inner_text()
-    page.tab.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=WAIT_MS)
+    page.tab.locator(TIMELINE).first.wait_for(timeout=WAIT_MS)
     page.text("Turn timeline")
     page.check("run")
 
@@ -181,10 +182,20 @@ def test_deep_links_to_a_run_and_a_span(server: ViewerServer, page: Page) -> Non
 
     page.goto(f"{server.url}/run?trace_id={run['trace_id']}")
     page.text(run["explanation"][:50])
-    page.tab.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=WAIT_MS)
+    page.tab.locator(TIMELINE).first.wait_for(timeout=WAIT_MS)
     page.text("Turn budget")
     assert page.tab.get_by_role("link", name="Open in Jaeger").count() == 1
     page.check("deep-link-run")
+
+    # a click on a bar of the timeline focuses that span (plotly.js -> Python -> URL)
+    bars = page.tab.locator(".st-key-timeline g.trace.bars g.point path")
+    boxes = [bars.nth(i).bounding_box() for i in range(bars.count())]
+    widest = max((b for b in boxes if b), key=lambda b: b["width"])
+    # plotly.js finds the point under the mouse itself (its drag layer takes the events)
+    page.tab.mouse.click(widest["x"] + widest["width"] / 2, widest["y"] + widest["height"] / 2)
+    page.tab.wait_for_url(re.compile(r"span_id=span_"), timeout=WAIT_MS)
+    page.tab.locator(".st-key-span_detail").wait_for(timeout=WAIT_MS)
+    page.check("timeline-click")
 
     page.goto(f"{server.url}/run?trace_id={run['trace_id']}&span_id={tool_call.span_id}")
     detail = page.tab.locator(".st-key-span_detail")

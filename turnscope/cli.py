@@ -226,6 +226,8 @@ def view_command(host: str, port: int, *, headless: bool = True) -> list[str]:
         "false",
         "--client.toolbarMode",
         "viewer",
+        "--server.enableStaticServing",  # the timeline's plotly.js (viewer/static)
+        "true",
     ]
 
 

@@ -35,6 +35,7 @@ from turnscope.viewer.format import (
     tokens,
     turn_text,
 )
+from turnscope.viewer.plotly_view import plotly_view, preload_plotly
 from turnscope.viewer.timeline import MAX_ROWS, failure_states, figure, rows, window
 
 SPAN_KEY = "span_id"  # URL parameter: the focused span
@@ -74,6 +75,7 @@ def _render(store: Any, url: str, trace_id: str) -> None:
         if len(matches) > 1:
             st.caption("Did you mean: " + ", ".join(f"`{m}`" for m in matches))
         return
+    preload_plotly()  # the timeline's plotly.js loads while the run is read and analysed
     run, analysis = data.run_detail(url, trace_id, version)
     if run is None:
         st.error(f"No run with trace id `{trace_id}` in this database.")
@@ -318,14 +320,11 @@ def _timeline(analysis: Any, focus: str | None) -> None:
         )
         start -= 1
     fig = figure(analysis, start_row=start, end_row=end, focus_span=focus)
-    ids = [list(trace.customdata) if trace.customdata is not None else [] for trace in fig.data]
-    st.session_state["_timeline_ids"] = ids
-    st.plotly_chart(
-        fig,
+    plotly_view(
+        fig.to_json(),
         key="timeline",
-        on_select=_timeline_selected,
-        selection_mode="points",
-        config={"displayModeBar": False},
+        on_click=_timeline_clicked,
+        config={"displayModeBar": False, "responsive": True},
     )
     caption = "Bars: model calls, tools, handoffs, guardrails; red = fatal error, amber = error "
     caption += "the run survived; ○ = identical tool call repeated. Click a bar to inspect it."
@@ -338,15 +337,10 @@ def _timeline(analysis: Any, focus: str | None) -> None:
         )
 
 
-def _timeline_selected() -> None:
-    event = st.session_state.get("timeline") or {}
-    points = (event.get("selection") or {}).get("points") or []
-    ids = st.session_state.get("_timeline_ids") or []
-    if not points:
-        return
-    curve, index = points[0].get("curve_number"), points[0].get("point_index")
-    if curve is not None and index is not None and curve < len(ids) and index < len(ids[curve]):
-        _focus(ids[curve][index])
+def _timeline_clicked() -> None:
+    clicked = getattr(st.session_state.get("timeline"), "click", None)
+    if isinstance(clicked, str) and clicked:
+        _focus(clicked)  # each bar's customdata is its span id
 
 
 # --- spans -------------------------------------------------------------------------------------

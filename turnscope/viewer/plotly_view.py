@@ -1,0 +1,129 @@
+"""A Plotly figure drawn by plotly.js's *basic* bundle, which the viewer serves itself.
+
+Why not ``st.plotly_chart``: it loads a 4.7 MB chunk holding all of plotly.js, and Chromium
+spends about a second evaluating it before the first chart of a tab appears — most of the
+time it took to open a run page by deep link. The turn timeline needs bars and markers
+only, which the basic bundle (1.2 MB, ~0.15 s to evaluate) draws identically. It is
+``plotly.js-basic-dist-min`` 4.1.1 (MIT, see ``static/PLOTLY-LICENSE``), the plotly.js
+version plotly.py 6 generates figures for; ``turnscope view`` serves it from ``static/``
+(``server.enableStaticServing``).
+
+A click on a bar or marker sends its ``customdata`` (a span id) back to Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+PLOTLY_JS = "plotly-basic.min.js"
+
+# Loads the bundle once per page (every chart waits for the same promise), draws with
+# Plotly.react (cheap redraws on reruns) and follows Streamlit's theme colours.
+_JS = """
+function loadPlotly(src) {
+  if (!window.__turnscopePlotly) {
+    window.__turnscopePlotly = new Promise((resolve, reject) => {
+      if (window.Plotly) { resolve(window.Plotly); return; }
+      const script = document.createElement("script");
+      script.src = src;
+      script.async = true;
+      script.onload = () => resolve(window.Plotly);
+      script.onerror = () => {
+        window.__turnscopePlotly = undefined;
+        reject(new Error("could not load " + src));
+      };
+      document.head.appendChild(script);
+    });
+  }
+  return window.__turnscopePlotly;
+}
+
+export default function (component) {
+  const { data, parentElement, setTriggerValue } = component;
+  if (!data.figure) {  // preload: fetch and evaluate the bundle while the page is built
+    loadPlotly(data.src).catch(() => {});
+    return;
+  }
+  let box = parentElement.querySelector(".turnscope-plot");
+  if (!box) {
+    box = document.createElement("div");
+    box.className = "turnscope-plot";
+    parentElement.appendChild(box);
+  }
+  const figure = JSON.parse(data.figure);
+  const style = getComputedStyle(box);
+  const text = style.getPropertyValue("--st-text-color").trim() || undefined;
+  figure.layout = Object.assign({}, figure.layout, {
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+    font: Object.assign({}, (figure.layout || {}).font, { family: style.fontFamily },
+      text ? { color: text } : {}),
+  });
+  let live = true;
+  loadPlotly(data.src)
+    .then((Plotly) => {
+      if (!live) return;
+      box.removeAttribute("data-error");
+      return Plotly.react(box, figure.data, figure.layout, data.config).then(() => {
+        if (box.removeAllListeners) box.removeAllListeners("plotly_click");
+        box.on("plotly_click", (event) => {
+          const point = event && event.points && event.points[0];
+          if (point && point.customdata != null) setTriggerValue("click", String(point.customdata));
+        });
+      });
+    })
+    .catch((error) => {
+      box.setAttribute("data-error", "true");
+      box.textContent = "The chart could not be drawn (" + error.message + ").";
+    });
+  return () => { live = false; };
+}
+"""
+
+_CSS = """
+.turnscope-plot { width: 100%; }
+.turnscope-plot[data-error] { color: var(--st-red-color, #d62728); padding: 0.5rem 0; }
+"""
+
+_component: Any = None
+
+
+def static_url(name: str) -> str:
+    """URL path of a file in the viewer's ``static/`` folder (honours server.baseUrlPath)."""
+    base = (st.get_option("server.baseUrlPath") or "").strip("/")
+    return f"/{base}/app/static/{name}" if base else f"/app/static/{name}"
+
+
+def _renderer() -> Any:
+    global _component
+    if _component is None:  # registered once per process, on first use
+        # not style-isolated: plotly.js styles its charts from a stylesheet in the page head
+        _component = st.components.v2.component(
+            "turnscope.plotly", js=_JS, css=_CSS, isolate_styles=False
+        )
+    return _component
+
+
+def plotly_view(
+    figure_json: str,
+    *,
+    key: str,
+    on_click: Callable[[], None],
+    config: dict[str, Any] | None = None,
+) -> Any:
+    """Draw a Plotly figure (its ``to_json()``); a click sets ``st.session_state[key].click``
+    to the clicked point's ``customdata`` and calls ``on_click``."""
+    return _renderer()(
+        key=key,
+        data={"figure": figure_json, "src": static_url(PLOTLY_JS), "config": config or {}},
+        on_click_change=on_click,
+    )
+
+
+def preload_plotly() -> None:
+    """Start fetching and evaluating plotly.js now, before the page reaches its chart: the
+    browser does it while the server still computes the rest of the page."""
+    _renderer()(key="plotly_preload", data={"src": static_url(PLOTLY_JS)}, height=0)
