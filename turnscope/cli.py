@@ -207,7 +207,7 @@ def view_command(host: str, port: int, *, headless: bool = True) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "streamlit",
+        "turnscope.viewer.serve",  # streamlit, with the heavy imports warmed in the background
         "run",
         str(app),
         "--server.address",
