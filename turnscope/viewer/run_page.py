@@ -75,7 +75,7 @@ def _render(store: Any, url: str, trace_id: str) -> None:
         if len(matches) > 1:
             st.caption("Did you mean: " + ", ".join(f"`{m}`" for m in matches))
         return
-    preload_plotly()  # the timeline's plotly.js loads while the run is read and analysed
+    preload_plotly()  # the timeline's plotly.js, ready before the chart mounts
     run, analysis = data.run_detail(url, trace_id, version)
     if run is None:
         st.error(f"No run with trace id `{trace_id}` in this database.")
