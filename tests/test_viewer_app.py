@@ -375,6 +375,17 @@ def test_badges_for_incomplete_and_truncated(app: AppTest, db: Path, tmp_path: P
     assert "truncated data" in badges and "3 spans dropped" in badges
 
 
+def test_badge_for_a_run_paused_for_approval(app: AppTest, db: Path) -> None:
+    runs = _store(db).list_runs(RunFilter(workflow="Customer support"), limit=100)
+    paused = next(r for r in runs if "approval" in (r["explanation"] or ""))
+    at = _open_run(app, paused["trace_id"])
+    badges = " ".join(m.value for m in at.markdown)
+    assert "paused: 1 tool call(s) await approval" in badges
+    other = next(r for r in runs if r["status"] == "succeeded" and r is not paused)
+    at.query_params["trace_id"] = other["trace_id"]
+    assert "await approval" not in " ".join(m.value for m in _run(at).markdown)
+
+
 def test_running_run_refreshes_itself_with_a_pause(app: AppTest, db: Path, tmp_path: Path) -> None:
     copy = tmp_path / "live.db"
     with sqlite3.connect(db) as src, sqlite3.connect(copy) as dst:

@@ -251,7 +251,7 @@ def _cleanly_ended_task(st: Structure, span: SpanRecord) -> bool:
     )
 
 
-def _paused(st: Structure) -> list[SpanRecord]:
+def awaiting_approval(st: Structure) -> list[SpanRecord]:
     """Tool calls of the last run that await a human's approval (the run returned with
     interruptions; ``Runner.run(agent, state)`` resumes it)."""
     scopes = _top_scopes(st)
@@ -311,7 +311,7 @@ def _success(st: Structure, failures: list[SpanFailure]) -> Verdict:
     last = top_turns[-1] if top_turns else None
     agent = last.agent if last else None
     n = len(top_turns)
-    paused = _paused(st)
+    paused = awaiting_approval(st)
     if paused:
         names = list(dict.fromkeys(_q(s.tool_name or s.name) for s in paused))
         tools = f"tool {names[0]} awaits" if len(names) == 1 else f"tools {', '.join(names)} await"

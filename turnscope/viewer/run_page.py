@@ -14,6 +14,7 @@ from urllib.parse import quote
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
+from turnscope.analysis.verdict import awaiting_approval
 from turnscope.viewer import data
 from turnscope.viewer.app import RUN_PAGE, RUNS_PAGE
 from turnscope.viewer.format import (
@@ -133,6 +134,13 @@ def _header(run: dict[str, Any], analysis: Any) -> None:
             st.badge("running: live", icon=":material/sync:", color="blue")
         if status == "incomplete":
             st.badge("incomplete: the process stopped", icon=":material/warning:", color="violet")
+        waiting = awaiting_approval(analysis.structure) if status.startswith("succeeded") else []
+        if waiting:  # human-in-the-loop: the run returned and resumes once approved
+            st.badge(
+                f"paused: {len(waiting)} tool call(s) await approval",
+                icon=":material/pending_actions:",
+                color="blue",
+            )
         if run.get("truncated"):
             st.badge("truncated data", icon=":material/content_cut:", color="orange")
         if run.get("dropped_spans"):
