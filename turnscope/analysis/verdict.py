@@ -275,7 +275,7 @@ def repeated_tool_calls(st: Structure) -> list[dict[str, Any]]:
         args = span.data.get("input")
         if not isinstance(args, str) or args.startswith("[not captured"):
             continue
-        key = (st.scope_of.get(span.span_id, -1), span.tool_name, _canonical_args(args))
+        key = (st.scope_of.get(span.span_id, -1), span.tool_name, canonical_args(args))
         counts[key] += 1
         first.setdefault(key, span)
     loops = []
@@ -288,7 +288,8 @@ def repeated_tool_calls(st: Structure) -> list[dict[str, Any]]:
     return loops
 
 
-def _canonical_args(args: str) -> str:
+def canonical_args(args: str) -> str:
+    """Tool arguments compared by meaning: JSON with sorted keys (else the stripped text)."""
     # a run is re-analysed as it grows: small arguments are parsed once, not every time
     return _canonical_small(args) if len(args) <= 1024 else _canonicalize(args)
 

@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from turnscope.analysis.verdict import canonical_args as verdict_canonical_args
 from turnscope.records import MODEL_KINDS, SpanRecord
 
 STATUS_BADGES = {
@@ -223,13 +224,11 @@ def span_dict(span: SpanRecord) -> dict[str, Any]:
 
 
 def canonical_args(args: Any) -> str:
-    """Tool arguments compared by meaning (key order and spacing ignored)."""
+    """Tool arguments compared by meaning (key order and spacing ignored), as the verdict
+    compares them."""
     if not isinstance(args, str):
         return json.dumps(args, sort_keys=True, default=str)
-    try:
-        return json.dumps(json.loads(args), sort_keys=True, ensure_ascii=False)
-    except (ValueError, TypeError, RecursionError):
-        return args.strip()
+    return verdict_canonical_args(args)
 
 
 def repeated_spans(spans: list[SpanRecord]) -> dict[str, int]:
