@@ -5,6 +5,7 @@ page, and clear messages for missing or foreign databases."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,19 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def app(db: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    """The viewer on the demo database, not yet run."""
+def app(db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
+    """The viewer on the demo database, not yet run, configured as ``turnscope view`` runs it
+    (static serving on: the timeline's plotly.js comes from the viewer's static folder)."""
+    from streamlit import config
+
     monkeypatch.setenv("TURNSCOPE_DB", str(db))
     monkeypatch.delenv("TURNSCOPE_JAEGER_URL", raising=False)
-    return AppTest.from_file(APP, default_timeout=TIMEOUT)
+    before = config.get_option("server.enableStaticServing")
+    config.set_option("server.enableStaticServing", True)
+    try:
+        yield AppTest.from_file(APP, default_timeout=TIMEOUT)
+    finally:
+        config.set_option("server.enableStaticServing", before)
 
 
 def _run(at: AppTest) -> AppTest:
@@ -264,6 +273,18 @@ def _timeline_figure(at: AppTest) -> dict[str, Any]:
     payload = json.loads(timeline.proto.json)
     assert payload["src"] == "/app/static/plotly-basic.min.js"
     return json.loads(payload["figure"])
+
+
+def test_timeline_without_static_serving_uses_st_plotly_chart(app: AppTest, db: Path) -> None:
+    """A bare ``streamlit run`` of the app (no static serving) still draws the timeline."""
+    from streamlit import config
+
+    run = _trace(db, category="max_turns_exceeded", workflow="Research")
+    config.set_option("server.enableStaticServing", False)
+    at = _open_run(app, run["trace_id"])
+    assert not at.get("bidi_component")
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1 and "customdata" in charts[0].proto.spec
 
 
 def test_timeline_figure_marks_errors_repeats_and_budget(db: Path) -> None:

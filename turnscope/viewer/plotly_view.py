@@ -6,7 +6,7 @@ time it took to open a run page by deep link. The turn timeline needs bars and m
 only, which the basic bundle (1.2 MB, ~0.15 s to evaluate) draws identically. It is
 ``plotly.js-basic-dist-min`` 4.1.1 (MIT, see ``static/PLOTLY-LICENSE``), the plotly.js
 version plotly.py 6 generates figures for; ``turnscope view`` serves it from ``static/``
-(``server.enableStaticServing``).
+(``server.enableStaticServing``); without it the figure goes through ``st.plotly_chart``.
 
 A click on a bar or marker sends its ``customdata`` (a span id) back to Python.
 """
@@ -109,19 +109,58 @@ def _renderer() -> Any:
     return _component
 
 
+def static_serving() -> bool:
+    """Whether this server serves ``static/`` (``turnscope view`` turns it on)."""
+    return bool(st.get_option("server.enableStaticServing"))
+
+
 def plotly_view(
     figure_json: str,
     *,
     key: str,
-    on_click: Callable[[], None],
+    on_click: Callable[[str], None],
     config: dict[str, Any] | None = None,
-) -> Any:
-    """Draw a Plotly figure (its ``to_json()``); a click sets ``st.session_state[key].click``
-    to the clicked point's ``customdata`` and calls ``on_click``."""
-    return _renderer()(
+) -> None:
+    """Draw a Plotly figure (its ``to_json()``); clicking a point calls ``on_click`` with the
+    point's ``customdata``. Falls back to ``st.plotly_chart`` (slower to load, same figure)
+    when the app runs without static serving, e.g. under a bare ``streamlit run``."""
+    if not static_serving():
+        _plotly_chart(figure_json, key=key, on_click=on_click, config=config)
+        return
+
+    def clicked() -> None:
+        value = getattr(st.session_state.get(key), "click", None)
+        if isinstance(value, str) and value:
+            on_click(value)
+
+    _renderer()(
         key=key,
         data={"figure": figure_json, "src": static_url(PLOTLY_JS), "config": config or {}},
-        on_click_change=on_click,
+        on_click_change=clicked,
+    )
+
+
+def _plotly_chart(
+    figure_json: str,
+    *,
+    key: str,
+    on_click: Callable[[str], None],
+    config: dict[str, Any] | None,
+) -> None:
+    figure = json.loads(figure_json)
+    ids = [list(trace.get("customdata") or []) for trace in figure.get("data", [])]
+
+    def selected() -> None:
+        event = st.session_state.get(key) or {}
+        points = (event.get("selection") or {}).get("points") or []
+        if not points:
+            return
+        curve, index = points[0].get("curve_number"), points[0].get("point_index")
+        if curve is not None and index is not None and curve < len(ids) and index < len(ids[curve]):
+            on_click(str(ids[curve][index]))
+
+    st.plotly_chart(
+        figure, key=key, on_select=selected, selection_mode="points", config=config or {}
     )
 
 
@@ -129,6 +168,8 @@ def preload_plotly() -> None:
     """Start fetching and evaluating plotly.js early. Measured on a deep link: this script
     runs as the page's elements are drawn, ~0.4 s before the chart component's own code
     (which waits for Streamlit's component library), so plotly.js is ready when it mounts."""
+    if not static_serving():
+        return  # st.plotly_chart brings its own plotly.js
     src = json.dumps(static_url(PLOTLY_JS))
     st.html(
         f"<script>{_LOADER}loadPlotly({src}).catch(() => {{}});</script>",

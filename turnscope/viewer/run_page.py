@@ -331,7 +331,7 @@ def _timeline(analysis: Any, focus: str | None) -> None:
     plotly_view(
         fig.to_json(),
         key="timeline",
-        on_click=_timeline_clicked,
+        on_click=_focus,  # each bar's customdata is its span id
         config={"displayModeBar": False, "responsive": True},
     )
     caption = "Bars: model calls, tools, handoffs, guardrails; red = fatal error, amber = error "
@@ -343,12 +343,6 @@ def _timeline(analysis: Any, focus: str | None) -> None:
             "with identical arguments.",
             icon=":material/repeat:",
         )
-
-
-def _timeline_clicked() -> None:
-    clicked = getattr(st.session_state.get("timeline"), "click", None)
-    if isinstance(clicked, str) and clicked:
-        _focus(clicked)  # each bar's customdata is its span id
 
 
 # --- spans -------------------------------------------------------------------------------------
