@@ -163,8 +163,8 @@ def test_filter_to_failed_runs_and_open_one(server: ViewerServer, page: Page) ->
     run = _db(server).get_run(trace_id)
     assert run is not None and run["status"] in ("failed", "incomplete")
     card = page.tab.locator(".st-key-verdict_card")
-    card.wait_for(timeout=WAIT_MS)
-    assert (run["explanation"] or "")[:40] in card.inner_text()
+    # the card's content streams in after the card itself: wait for the sentence
+    card.get_by_text((run["explanation"] or "")[:40]).first.wait_for(timeout=WAIT_MS)
     page.tab.locator(TIMELINE).first.wait_for(timeout=WAIT_MS)
     page.text("Turn timeline")
     page.check("run")
@@ -199,9 +199,8 @@ def test_deep_links_to_a_run_and_a_span(server: ViewerServer, page: Page) -> Non
 
     page.goto(f"{server.url}/run?trace_id={run['trace_id']}&span_id={tool_call.span_id}")
     detail = page.tab.locator(".st-key-span_detail")
-    detail.wait_for(timeout=WAIT_MS)
+    detail.get_by_text("Arguments").first.wait_for(timeout=WAIT_MS)  # its content streams in
     assert tool_call.span_id in detail.inner_text()
-    assert "Arguments" in detail.inner_text()
     page.check("deep-link-span")
 
     page.tab.get_by_role("button", name="Jump to first error").click()
