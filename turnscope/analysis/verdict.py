@@ -301,7 +301,8 @@ def _canonicalize(args: str) -> str:
         return args.strip()
 
 
-_canonical_small = functools.lru_cache(maxsize=4096)(_canonicalize)  # at most ~4 MB
+# bounded: at most 4,096 arguments of at most 1,024 characters each
+_canonical_small = functools.lru_cache(maxsize=4096)(_canonicalize)
 
 
 # --- verdicts by outcome ---------------------------------------------------------------------

@@ -71,9 +71,9 @@ _SQL_CACHE: dict[str, tuple[str, Any, list[int], list[int], list[int]]] = {}
 def _sqlite_upsert(
     conn: Connection, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...]
 ) -> None:
-    """The hot write path on SQLite: one prepared upsert through the driver's executemany,
-    values converted the way SQLAlchemy's own SQLite types store them (several times faster
-    than the Core statement with per-row bind processing)."""
+    """Runs on SQLite: one prepared upsert through the driver's executemany, values
+    converted the way SQLAlchemy's own SQLite types store them (several times faster than
+    the Core statement with per-row bind processing)."""
     if not rows:
         return
     cached = _SQL_CACHE.get(table.name)
@@ -110,8 +110,8 @@ def _sqlite_upsert(
     conn.exec_driver_sql(sql, params)
 
 
-# The spans columns in the order of the SQLite hot path's statement (checked against the
-# table when the sink opens, so a new column cannot be silently left out).
+# The spans columns in the order of the hot path's statements (checked against the table
+# when the sink opens, so a new column cannot be silently left out).
 SPAN_COLUMNS = (
     "trace_id",
     "span_id",
@@ -138,13 +138,15 @@ SPAN_COLUMNS = (
 _SPAN_JSON = frozenset({"error_data", "data", "exception"})
 
 
+_COLUMN_LIST = ", ".join(SPAN_COLUMNS)
+_ON_CONFLICT = "ON CONFLICT (trace_id, span_id) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in SPAN_COLUMNS[2:]
+)
+
+
 def _span_upsert(placeholder: str, json_cast: str) -> str:
-    return (
-        f"INSERT INTO spans ({', '.join(SPAN_COLUMNS)}) VALUES ("
-        + ", ".join(placeholder + (json_cast if c in _SPAN_JSON else "") for c in SPAN_COLUMNS)
-        + ") ON CONFLICT (trace_id, span_id) DO UPDATE SET "
-        + ", ".join(f"{c} = excluded.{c}" for c in SPAN_COLUMNS[2:])
-    )
+    values = ", ".join(placeholder + (json_cast if c in _SPAN_JSON else "") for c in SPAN_COLUMNS)
+    return f"INSERT INTO spans ({_COLUMN_LIST}) VALUES ({values}) {_ON_CONFLICT}"
 
 
 # The hot path on both databases: one prepared upsert through the driver's executemany
@@ -155,7 +157,6 @@ _POSTGRES_SPAN_UPSERT = _span_upsert("%s", "::json")
 # PostgreSQL, faster still: COPY the batch into a session-local staging table, then one
 # upsert from it (the write took 28 instead of 42 us per span, measured). Needs the TEMP
 # privilege, which every role has unless an administrator revoked it from PUBLIC.
-_COLUMN_LIST = ", ".join(SPAN_COLUMNS)
 _POSTGRES_STAGE = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS turnscope_spans_in "
     "(LIKE spans INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
@@ -163,8 +164,7 @@ _POSTGRES_STAGE = (
 _POSTGRES_COPY = f"COPY turnscope_spans_in ({_COLUMN_LIST}) FROM STDIN"
 _POSTGRES_STAGED_UPSERT = (
     f"INSERT INTO spans ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM turnscope_spans_in "
-    "ON CONFLICT (trace_id, span_id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in SPAN_COLUMNS[2:])
+    + _ON_CONFLICT
 )
 
 
