@@ -42,7 +42,8 @@ function loadPlotly(src) {
 }
 """
 
-# Draws with Plotly.react (cheap redraws on reruns) in Streamlit's font and text colour.
+# Draws with Plotly.react (cheap redraws on reruns) in Streamlit's font and theme colours
+# (light or dark).
 _JS = (
     _LOADER
     + """
@@ -57,17 +58,33 @@ export default function (component) {
   const figure = JSON.parse(data.figure);
   const style = getComputedStyle(box);
   const text = style.getPropertyValue("--st-text-color").trim() || undefined;
-  figure.layout = Object.assign({}, figure.layout, {
+  const grid = style.getPropertyValue("--st-border-color").trim() || undefined;
+  // black marks (repeat circles, the focused bar's outline) take the theme's text colour
+  const ink = (c) => (text && (c === "#000" || c === "#000000") ? text : c);
+  for (const trace of figure.data || []) {
+    const marker = trace.marker;
+    if (!marker) continue;
+    if (typeof marker.color === "string") marker.color = ink(marker.color);
+    const line = marker.line;
+    if (line) line.color = Array.isArray(line.color) ? line.color.map(ink) : ink(line.color);
+  }
+  const layout = figure.layout || {};
+  const axis = (a) => Object.assign({}, a, grid ? { gridcolor: grid, zerolinecolor: grid } : {});
+  figure.layout = Object.assign({}, layout, {
     paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)",
-    font: Object.assign({}, (figure.layout || {}).font, { family: style.fontFamily },
-      text ? { color: text } : {}),
+    font: Object.assign({}, layout.font, { family: style.fontFamily }, text ? { color: text } : {}),
+    xaxis: axis(layout.xaxis),
+    yaxis: axis(layout.yaxis),
   });
   let live = true;
   loadPlotly(data.src)
     .then((Plotly) => {
       if (!live) return;
-      box.removeAttribute("data-error");
+      if (box.hasAttribute("data-error")) {  // drawn after an earlier failure: start clean
+        box.removeAttribute("data-error");
+        box.textContent = "";
+      }
       return Plotly.react(box, figure.data, figure.layout, data.config).then(() => {
         if (box.removeAllListeners) box.removeAllListeners("plotly_click");
         box.on("plotly_click", (event) => {
