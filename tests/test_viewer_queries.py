@@ -96,6 +96,31 @@ def test_time_buckets_add_up_and_name_failures_by_category(store: Store) -> None
     assert sum(p["runs"] for p in hourly["points"]) == store.count_runs()
 
 
+def test_a_killed_writer_reads_incomplete_at_once(db: Path, tmp_path: Path) -> None:
+    """The demo's killed worker (os._exit mid-tool) with a heartbeat that is still fresh:
+    lists and counts read its run ``incomplete`` from the pid at once, as the run page does,
+    rather than ``running`` until the heartbeat goes stale (and they agree with each other)."""
+    copy = tmp_path / "fresh.db"
+    with sqlite3.connect(db) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    now = datetime.now(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+    with sqlite3.connect(copy) as conn:
+        changed = conn.execute(
+            "update processes set heartbeat_at = ? where stopped_at is null", (now,)
+        ).rowcount
+    assert changed >= 1  # the killed child never marked itself stopped
+    store = Store(str(copy))
+    try:
+        assert store.count_runs(RunFilter(status=["running"])) == 0
+        runs = store.list_runs(RunFilter(workflow="Reporting"))
+        assert [r["status"] for r in runs if r["category"] == "incomplete"] == ["incomplete"]
+        groups = store.failure_groups()
+        assert groups["total"] == store.count_runs(RunFilter(status=FAILED))
+        assert any(g["category"] == "incomplete" for g in groups["groups"])
+    finally:
+        store.close()
+
+
 def test_failure_groups_cover_every_failed_run(store: Store) -> None:
     result = store.failure_groups()
     groups = result["groups"]

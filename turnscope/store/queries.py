@@ -142,6 +142,7 @@ class Store:
                 self.engine.dispose()  # pooled connections opened before lack the function
         check_schema(self.engine, self.label)
         self._host = socket.gethostname()
+        self._gone_cache: tuple[datetime, list[str]] | None = None
 
     def close(self) -> None:
         """Release connections."""
@@ -154,7 +155,30 @@ class Store:
         dead = or_(
             Process.id.is_(None), Process.stopped_at.is_not(None), Process.heartbeat_at < stale
         )
+        gone = self._gone_here(now)
+        if gone:
+            dead = or_(dead, Process.id.in_(gone))
         return case((and_(Run.status == RUNNING, dead), INCOMPLETE), else_=Run.status)
+
+    def _gone_here(self, now: datetime) -> list[str]:
+        """Writers on this host whose heartbeat is recent but whose pid is gone (killed a
+        moment ago): their runs read ``incomplete`` at once in lists and counts, as on the
+        run page, instead of after the heartbeat goes stale. Cached for a second."""
+        cached = self._gone_cache
+        if cached is not None and (now - cached[0]).total_seconds() < 1.0:
+            return cached[1]
+        stale = to_db_time(now - HEARTBEAT_STALE)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(Process.id, Process.pid).where(
+                    Process.host == self._host,
+                    Process.stopped_at.is_(None),
+                    Process.heartbeat_at >= stale,
+                )
+            ).all()
+        gone = [pid_row.id for pid_row in rows if not self._pid_alive(self._host, pid_row.pid)]
+        self._gone_cache = (now, gone)
+        return gone
 
     def _effective_category(self, status: Any) -> Any:
         """A dead writer's ``running`` run reads as category ``incomplete``."""
