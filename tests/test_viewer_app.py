@@ -412,7 +412,10 @@ def test_running_run_refreshes_itself_with_a_pause(app: AppTest, db: Path, tmp_p
     with sqlite3.connect(db) as src, sqlite3.connect(copy) as dst:
         src.backup(dst)
     with sqlite3.connect(copy) as conn:  # the killed run's writer looks alive (other host)
-        conn.execute("update processes set heartbeat_at = '2999-01-01 00:00:00.000000'")
+        conn.execute(
+            "update processes set heartbeat_at = '2999-01-01 00:00:00.000000', "
+            "host = 'another-host'"
+        )
         conn.execute("update runs set host = 'another-host' where status = 'running'")
     import os
 
