@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -226,3 +227,22 @@ def test_failures_page_and_a_shared_filtered_view(server: ViewerServer, page: Pa
     page.goto(f"{server.url}/run?trace_id=trace_not_there")
     page.text("No run with trace id")
     page.check("unknown-run")
+
+
+def test_the_server_warms_itself_up(server: ViewerServer) -> None:
+    """`turnscope view` visits its runs page and newest run once through its own websocket,
+    so the first user does not pay for imports and cold queries, and says when it is ready."""
+    from turnscope.viewer.serve import READY_PREFIX, visit
+
+    deadline = time.monotonic() + 60
+    while READY_PREFIX not in server.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    log = server.log.read_text()
+    ready = [line for line in log.splitlines() if line.startswith(READY_PREFIX)]
+    assert len(ready) == 1 and ready[0].startswith(f"{READY_PREFIX}{server.url} (warmed in "), log
+    assert "error box" not in ready[0] and "warm-up skipped" not in log, log
+    # the same visit, as a client of the running server: every page runs without an error box
+    stream = f"ws://127.0.0.1:{server.port}/_stcore/stream"
+    newest = _db(server).list_runs(limit=1)[0]["trace_id"]
+    for name, query in (("", ""), ("failures", ""), ("run", f"trace_id={newest}")):
+        assert visit(stream, name, query, timeout=60) == 0, name

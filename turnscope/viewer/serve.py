@@ -1,20 +1,28 @@
-"""``python -m turnscope.viewer.serve run APP ...``: ``streamlit run`` whose process imports
-the viewer's heavy libraries in the background while the server starts.
+"""``python -m turnscope.viewer.serve run APP ...``: ``streamlit run`` that warms itself up.
 
-Otherwise the first page a user opens pays for them (pandas, pyarrow, Altair, plotly.py and
-SQLAlchemy: ~0.8 s of a 4–5 s first visit at 100,000 runs). Only third-party modules are
-warmed: turnscope's pages define Streamlit caches, which need the running server.
+A fresh Streamlit server makes its first visitor pay for everything done once per process:
+importing pandas, pyarrow, Altair, plotly.py, SQLAlchemy and turnscope's pages, compiling
+Streamlit's emoji regex, and running the runs page's queries (at 100,000 runs: ~1.2 s of a
+~2.5 s first visit, against 0.13 s for the same script later). So while the server starts, a
+background thread imports the heavy libraries; once it answers, the thread opens the runs page
+and the newest run's page through the server's own websocket, exactly as a browser does, then
+closes that session and prints one line: ``turnscope: viewer ready on URL (warmed in N s)``.
+Everything here is best effort: a failed warm-up prints one line and changes nothing else.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
+import time
+from typing import Any
 
 WARM = ("pandas", "pyarrow", "altair", "plotly.graph_objects", "sqlalchemy.dialects.sqlite")
+READY_PREFIX = "turnscope: viewer ready on "
+VISIT_TIMEOUT = 120.0  # seconds for one page: a cold page on a huge database is slow, not stuck
 
 
-def _warm() -> None:
+def _import_heavy() -> None:
     """Import the heavy libraries; best effort (a page imports what it needs anyway)."""
     import importlib
 
@@ -25,13 +33,112 @@ def _warm() -> None:
             pass
 
 
-def main() -> None:
-    """Start warming, then hand the command line to Streamlit's own CLI."""
-    threading.Thread(target=_warm, name="turnscope-warm", daemon=True).start()
+def _server_address(deadline: float) -> tuple[str, int] | None:
+    """Host and port the server listens on, once its runtime exists (None: it never did)."""
+    from streamlit import config
+    from streamlit.runtime import Runtime
+
+    while not Runtime.exists():
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.05)
+    host = str(config.get_option("server.address") or "127.0.0.1")
+    if host in ("0.0.0.0", "::", ""):  # listening everywhere: talk to it locally
+        host = "127.0.0.1"
+    return (f"[{host}]" if ":" in host else host), int(config.get_option("server.port"))
+
+
+def _wait_healthy(base: str, deadline: float) -> bool:
+    """Until the server's health check answers ok."""
+    import urllib.request
+
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as reply:
+                if reply.read() == b"ok":
+                    return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def visit(ws_url: str, page: str = "", query: str = "", timeout: float = VISIT_TIMEOUT) -> int:
+    """Run one page through the server's websocket as a browser tab would (a new session,
+    a script run, then the session closes); returns how many exception boxes it drew."""
+    from streamlit.proto.BackMsg_pb2 import BackMsg
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+    from websockets.sync.client import connect
+
+    deadline = time.monotonic() + timeout
+    errors = 0
+    with connect(ws_url, subprotocols=["streamlit"], open_timeout=10, max_size=None) as ws:  # type: ignore[list-item]
+        back = BackMsg()
+        back.rerun_script.query_string = query
+        back.rerun_script.page_name = page
+        back.rerun_script.context_info.timezone = "UTC"
+        ws.send(back.SerializeToString())
+        while True:
+            raw = ws.recv(timeout=max(0.1, deadline - time.monotonic()))
+            msg = ForwardMsg.FromString(raw if isinstance(raw, bytes) else raw.encode())
+            kind = msg.WhichOneof("type")
+            if kind == "delta" and msg.delta.new_element.WhichOneof("type") == "exception":
+                errors += 1
+            if kind == "script_finished":
+                return errors
+
+
+def _newest_run() -> str | None:
+    """The newest run's trace id in the viewer's database (its page is the next most visited)."""
+    from turnscope.store.queries import Store
+    from turnscope.viewer.data import db_url
+
+    try:
+        store = Store(db_url())
+        try:
+            rows = store.list_runs(limit=1)
+        finally:
+            store.close()
+    except Exception:  # no database yet, or not a turnscope one: the runs page says so
+        return None
+    return str(rows[0]["trace_id"]) if rows else None
+
+
+def warm_up(timeout: float = 60.0) -> None:
+    """Import, wait for the server, visit the runs page and the newest run; one line out."""
+    started = time.monotonic()
+    _import_heavy()
+    try:
+        address = _server_address(started + timeout)
+        if address is None:
+            return
+        host, port = address
+        base = f"http://{host}:{port}"
+        if not _wait_healthy(base, started + timeout):
+            print(f"turnscope: warm-up skipped: {base} did not answer", file=sys.stderr)
+            return
+        ws_url = f"ws://{host}:{port}/_stcore/stream"
+        errors = visit(ws_url)
+        trace_id = _newest_run()
+        if trace_id:
+            errors += visit(ws_url, "run", f"trace_id={trace_id}")
+        note = f"; {errors} error box(es) drawn, open the page to see them" if errors else ""
+        print(
+            f"{READY_PREFIX}{base} (warmed in {time.monotonic() - started:.1f} s{note})",
+            file=sys.stderr,
+            flush=True,
+        )
+    except Exception as exc:  # the warm-up must never take the viewer down
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"turnscope: warm-up skipped: {reason}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Start the warm-up thread, then hand the command line to Streamlit's own CLI."""
+    threading.Thread(target=warm_up, name="turnscope-warm", daemon=True).start()
     from streamlit.web import cli
 
-    sys.argv = ["streamlit", *sys.argv[1:]]
-    cli.main()
+    sys.argv = ["streamlit", *(sys.argv[1:] if argv is None else argv)]
+    return cli.main()
 
 
 if __name__ == "__main__":
