@@ -585,7 +585,7 @@ def measure_browser(path: Path, picks: dict[str, Any]) -> tuple[list[tuple[str, 
     runs_page = [
         "text=/Runs 1–50 of/",
         '[data-testid="stDataFrame"]',
-        '[data-testid="stVegaLiteChart"] .marks',
+        ".turnscope-bars rect",  # the runs-over-time chart (SVG)
     ]
     run_page = [".st-key-verdict_card", ".st-key-timeline .main-svg"]
     results: list[tuple[str, list[float]]] = []

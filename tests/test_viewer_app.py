@@ -96,9 +96,21 @@ def test_runs_page_lists_every_run_failures_first(app: AppTest, db: Path) -> Non
     # max turns shows "turn k of max"
     row = frame[frame["Category"] == "max_turns_exceeded"].iloc[0]
     assert row["Turn"] in ("3 of 3", "2 of 2")
-    # the chart of runs over time (Vega-Lite) is there
-    kinds = [getattr(e, "type", "") for e in at.main.children.values()]
-    assert any("vega" in kind for kind in kinds), kinds
+    # the chart of runs over time: every run in one stacked bar, every outcome in the legend
+    chart = _runs_chart(at)
+    assert sum(bar["runs"] for bar in chart["bars"]) == figures["runs"]
+    assert {bar["series"] for bar in chart["bars"]} == {name for name, _ in chart["legend"]}
+    assert all(
+        bar["end"] > bar["start"] and bar["series"] in chart["colors"] for bar in chart["bars"]
+    )
+
+
+def _runs_chart(at: AppTest) -> dict[str, Any]:
+    """The data the runs page sends to its SVG chart component."""
+    import json
+
+    chart = next(e for e in at.get("bidi_component") if e.proto.id.endswith("-runs_chart"))
+    return json.loads(chart.proto.json)
 
 
 def test_status_and_category_filters_from_the_url(app: AppTest, db: Path) -> None:

@@ -15,8 +15,10 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -173,6 +175,28 @@ def test_filter_to_failed_runs_and_open_one(server: ViewerServer, page: Page) ->
     page.tab.get_by_role("link", name="Runs").first.click()
     page.tab.wait_for_url(re.compile(r"status=failed"), timeout=WAIT_MS)  # filters kept
     page.check("back-to-runs")
+
+
+def test_a_click_on_the_chart_filters_to_that_bar(server: ViewerServer, page: Page) -> None:
+    """The runs-over-time chart (plain SVG): clicking a failure category's bar filters the list
+    to that category and time bucket, and the shared URL holds the whole filter."""
+    page.goto(server.url + "/")
+    bars = page.tab.locator(".turnscope-bars rect[data-series]")
+    bars.first.wait_for(timeout=WAIT_MS)
+    page.check("chart")
+    series = [bars.nth(i).get_attribute("data-series") for i in range(bars.count())]
+    index = series.index("max_turns_exceeded")
+    bars.nth(index).click()
+    page.tab.wait_for_url(re.compile(r"category=max_turns_exceeded"), timeout=WAIT_MS)
+    query = parse_qs(urlparse(page.tab.url).query)
+    assert query["range"] == ["custom"] and "status" not in query, query
+    since, until = (datetime.fromisoformat(query[k][0]) for k in ("since", "until"))
+    expected = _db(server).count_runs(
+        RunFilter(category="max_turns_exceeded", since=since, until=until)
+    )
+    assert expected >= 1
+    page.text(f"Runs 1–{expected} of {expected}.")
+    page.check("chart-click")
 
 
 def test_deep_links_to_a_run_and_a_span(server: ViewerServer, page: Page) -> None:

@@ -9,7 +9,7 @@ the user was shown, and opens the run.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from turnscope.records import CATEGORIES, STATUSES
 from turnscope.viewer import data
 from turnscope.viewer.app import RUN_PAGE
+from turnscope.viewer.bars_view import bars_view
 from turnscope.viewer.filters import (
     FAILURE_STATUSES,
     GROUP_PARAMS,
@@ -339,11 +340,8 @@ def _headline(figures: dict[str, Any]) -> None:
 
 
 def _chart(buckets: dict[str, Any]) -> None:
-    """Runs per time bucket, stacked by outcome. Vega-Lite (not Plotly) so the landing page
-    does not wait for Plotly's 4.7 MB bundle; clicking a bar filters the list to it."""
-    import altair as alt
-    import pandas as pd
-
+    """Runs per time bucket, stacked by outcome (failures by category), as plain SVG: the
+    landing page loads no chart library. Clicking a bar filters the list to it."""
     points = buckets["points"]
     if not points:
         return
@@ -352,45 +350,35 @@ def _chart(buckets: dict[str, Any]) -> None:
     names = sorted({p["series"] for p in points}, key=_series_rank)
     palette = iter(FAILURE_PALETTE)
     colors = {n: SERIES_COLORS.get(n) or next(palette, "#7F7F7F") for n in names}
-    frame = pd.DataFrame(
-        {
-            "start": [local_time(p["start"], offset) for p in points],
-            "end": [
-                local_time(datetime.fromisoformat(p["start"]) + timedelta(seconds=size), offset)
-                for p in points
-            ],
-            "bucket": [p["start"] for p in points],
-            "outcome": [_series_label(p["series"]) for p in points],
-            "series": [p["series"] for p in points],
-            "runs": [p["runs"] for p in points],
-        }
-    )
-    pick = alt.selection_point(name="bar", fields=["bucket", "series"], on="click")
-    chart = (
-        alt.Chart(frame, height=240)
-        .mark_bar()
-        .encode(
-            x=alt.X("start:T", title=None),
-            x2="end:T",
-            y=alt.Y("sum(runs):Q", title="runs"),
-            color=alt.Color(
-                "outcome:N",
-                scale=alt.Scale(
-                    domain=[_series_label(n) for n in names], range=[colors[n] for n in names]
-                ),
-                legend=alt.Legend(orient="bottom", columns=6, title=None),
-            ),
-            order=alt.Order("series:N"),
-            tooltip=["start:N", "outcome:N", "runs:Q"],
-            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.55)),
+    rank = {n: i for i, n in enumerate(names)}
+    bars = []
+    for p in sorted(points, key=lambda p: (p["start"], rank[p["series"]])):
+        start = datetime.fromisoformat(p["start"])
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=timezone.utc)
+        label = _series_label(p["series"])
+        bars.append(
+            {
+                "start": start.timestamp() * 1000,
+                "end": (start.timestamp() + size) * 1000,
+                "bucket": p["start"],
+                "series": p["series"],
+                "runs": p["runs"],
+                "tip": f"{local_time(p['start'], offset)} · {label}: {p['runs']:,} run(s)",
+            }
         )
-        .add_params(pick)
-    )
+    every = duration(size * 1000)
     st.session_state[CHART_POINTS_KEY] = size
-    st.altair_chart(chart, key=CHART_KEY, on_select=_chart_selected, width="stretch")
+    bars_view(
+        bars,
+        colors=colors,
+        legend=[(n, _series_label(n)) for n in names],
+        title=f"Runs per {every} by outcome",
+        key=CHART_KEY,
+        on_click=_chart_selected,
+    )
     st.caption(
-        f"Runs per {duration(size * 1000)} by outcome (failures by category). "
-        "Click a bar to filter the list to it."
+        f"Runs per {every} by outcome (failures by category). Click a bar to filter the list to it."
     )
 
 
@@ -403,18 +391,22 @@ def _series_rank(name: str) -> tuple[int, str]:
     return (order.get(name, 3), name)
 
 
-def _chart_selected() -> None:
+def _chart_selected(bucket: str, series: str) -> None:
     """A bar was clicked: filter to its time bucket and outcome."""
-    event = st.session_state.get(CHART_KEY) or {}
     size = st.session_state.get(CHART_POINTS_KEY)
-    chosen = ((event.get("selection") or {}).get("bar") or [None])[0]
-    if not chosen or not size or "bucket" not in chosen:
+    if not size:
         return
-    start = datetime.fromisoformat(str(chosen["bucket"]))
+    start = datetime.fromisoformat(bucket)
     st.session_state["range"] = "custom"
-    st.session_state["since"] = start.isoformat(timespec="seconds")
-    st.session_state["until"] = (start + timedelta(seconds=size)).isoformat(timespec="seconds")
-    series = chosen.get("series")
+    window = {
+        "since": start.isoformat(timespec="seconds"),
+        "until": (start + timedelta(seconds=size)).isoformat(timespec="seconds"),
+    }
+    for name, value in window.items():
+        st.session_state[name] = value
+        # these inputs appear only with range=custom: a widget created with a preset value
+        # does not write it to the URL itself, and the shared link must hold the window
+        st.query_params[name] = value
     if series in CATEGORIES:
         st.session_state["category"] = [series]
         st.session_state["status"] = []

@@ -1,7 +1,7 @@
 """``python -m turnscope.viewer.serve run APP ...``: ``streamlit run`` that warms itself up.
 
 A fresh Streamlit server makes its first visitor pay for everything done once per process:
-importing pandas, pyarrow, Altair, plotly.py, SQLAlchemy and turnscope's pages, compiling
+importing pandas, pyarrow, plotly.py, SQLAlchemy and turnscope's pages, compiling
 Streamlit's emoji regex, and running the runs page's queries (at 100,000 runs: ~1.2 s of a
 ~2.5 s first visit, against 0.13 s for the same script later). So while the server starts, a
 background thread imports the heavy libraries; once it answers, the thread opens the runs page
@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any
 
-WARM = ("pandas", "pyarrow", "altair", "plotly.graph_objects", "sqlalchemy.dialects.sqlite")
+WARM = ("pandas", "pyarrow", "plotly.graph_objects", "sqlalchemy.dialects.sqlite")
 READY_PREFIX = "turnscope: viewer ready on "
 VISIT_TIMEOUT = 120.0  # seconds for one page: a cold page on a huge database is slow, not stuck
 
