@@ -17,7 +17,16 @@ import threading
 import time
 from typing import Any
 
-WARM = ("pandas", "pyarrow", "plotly.graph_objects", "sqlalchemy.dialects.sqlite")
+WARM = (  # imported while the server starts (~1.4 s before it answers)
+    "pandas",
+    "pyarrow",
+    "plotly.graph_objects",
+    "sqlalchemy.dialects.sqlite",
+    "streamlit.emojis",  # set_page_config's icon check compiles a huge regex: 0.17 s
+    "turnscope.viewer.runs_page",
+    "turnscope.viewer.run_page",
+    "turnscope.viewer.failures_page",
+)
 READY_PREFIX = "turnscope: viewer ready on "
 VISIT_TIMEOUT = 120.0  # seconds for one page: a cold page on a huge database is slow, not stuck
 
