@@ -187,7 +187,10 @@ def test_a_click_on_the_chart_filters_to_that_bar(server: ViewerServer, page: Pa
     series = [bars.nth(i).get_attribute("data-series") for i in range(bars.count())]
     index = series.index("max_turns_exceeded")
     bars.nth(index).click()
-    page.tab.wait_for_url(re.compile(r"category=max_turns_exceeded"), timeout=WAIT_MS)
+    # the URL is rewritten as the rerun's widgets report their values: wait for all of them
+    wanted = ("category=max_turns_exceeded", "range=custom", "since=", "until=")
+    page.tab.wait_for_url(lambda url: all(part in url for part in wanted), timeout=WAIT_MS)
+    page.settled()
     query = parse_qs(urlparse(page.tab.url).query)
     assert query["range"] == ["custom"] and "status" not in query, query
     since, until = (datetime.fromisoformat(query[k][0]) for k in ("since", "until"))
