@@ -42,8 +42,9 @@ def _import_heavy() -> None:
             pass
 
 
-def _server_address(deadline: float) -> tuple[str, int] | None:
-    """Host and port the server listens on, once its runtime exists (None: it never did)."""
+def _server_address(deadline: float) -> tuple[str, str] | None:
+    """``host:port/base`` the server answers on, once its runtime exists, and the path of its
+    websocket (None: it never started)."""
     from streamlit import config
     from streamlit.runtime import Runtime
 
@@ -54,7 +55,10 @@ def _server_address(deadline: float) -> tuple[str, int] | None:
     host = str(config.get_option("server.address") or "127.0.0.1")
     if host in ("0.0.0.0", "::", ""):  # listening everywhere: talk to it locally
         host = "127.0.0.1"
-    return (f"[{host}]" if ":" in host else host), int(config.get_option("server.port"))
+    base = str(config.get_option("server.baseUrlPath") or "").strip("/")
+    where = f"{f'[{host}]' if ':' in host else host}:{int(config.get_option('server.port'))}"
+    where += f"/{base}" if base else ""
+    return where, f"{where}/_stcore/stream"
 
 
 def _wait_healthy(base: str, deadline: float) -> bool:
@@ -120,12 +124,12 @@ def warm_up(timeout: float = 60.0) -> None:
         address = _server_address(started + timeout)
         if address is None:
             return
-        host, port = address
-        base = f"http://{host}:{port}"
+        where, stream = address
+        base = f"http://{where}"
         if not _wait_healthy(base, started + timeout):
             print(f"turnscope: warm-up skipped: {base} did not answer", file=sys.stderr)
             return
-        ws_url = f"ws://{host}:{port}/_stcore/stream"
+        ws_url = f"ws://{stream}"
         errors = visit(ws_url)
         trace_id = _newest_run()
         if trace_id:
