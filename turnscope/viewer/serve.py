@@ -3,10 +3,11 @@
 A fresh Streamlit server makes its first visitor pay for everything done once per process:
 importing pandas, pyarrow, plotly.py, SQLAlchemy and turnscope's pages, compiling
 Streamlit's emoji regex, and running the runs page's queries (at 100,000 runs: ~1.2 s of a
-~2.5 s first visit, against 0.13 s for the same script later). So while the server starts, a
-background thread imports the heavy libraries; once it answers, the thread opens the runs page
-and the newest run's page through the server's own websocket, exactly as a browser does, then
-closes that session and prints one line: ``turnscope: viewer ready on URL (warmed in N s)``.
+~2.5 s first visit, against 0.13 s for the same script later). So the heavy libraries are
+imported before the server starts, and once it answers, a background thread opens the runs
+page and the newest run's page through the server's own websocket, exactly as a browser does,
+then closes that session and prints one line: ``turnscope: viewer ready on URL (warmed in N
+s)``.
 Everything here is best effort: a failed warm-up prints one line and changes nothing else.
 """
 
@@ -17,7 +18,7 @@ import threading
 import time
 from typing import Any
 
-WARM = (  # imported while the server starts (~1.4 s before it answers)
+WARM = (  # imported before the server starts, in the main thread (see main())
     "pandas",
     "pyarrow",
     "plotly.graph_objects",
@@ -26,6 +27,9 @@ WARM = (  # imported while the server starts (~1.4 s before it answers)
     "turnscope.viewer.runs_page",
     "turnscope.viewer.run_page",
     "turnscope.viewer.failures_page",
+    "websockets.sync.client",  # what the warm-up visit itself uses
+    "streamlit.proto.BackMsg_pb2",
+    "streamlit.proto.ForwardMsg_pb2",
 )
 READY_PREFIX = "turnscope: viewer ready on "
 VISIT_TIMEOUT = 120.0  # seconds for one page: a cold page on a huge database is slow, not stuck
@@ -116,10 +120,8 @@ def _newest_run() -> str | None:
     return str(rows[0]["trace_id"]) if rows else None
 
 
-def warm_up(timeout: float = 60.0) -> None:
-    """Import, wait for the server, visit the runs page and the newest run; one line out."""
-    started = time.monotonic()
-    _import_heavy()
+def warm_up(started: float, timeout: float = 60.0) -> None:
+    """Wait for the server, visit the runs page and the newest run; one line out."""
     try:
         address = _server_address(started + timeout)
         if address is None:
@@ -146,10 +148,16 @@ def warm_up(timeout: float = 60.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    """Start the warm-up thread, then hand the command line to Streamlit's own CLI."""
-    threading.Thread(target=warm_up, name="turnscope-warm", daemon=True).start()
+    """Import, start the warm-up thread, then hand the command line to Streamlit's CLI."""
+    started = time.monotonic()
+    # Imports stay in this thread, Streamlit first: importing pandas in a background thread
+    # while Streamlit imports plotly here let plotly see a half-initialised pandas in
+    # sys.modules and crash the server (about one start in eight). Imports hold the GIL
+    # anyway, so running them beside the server's start saved little.
     from streamlit.web import cli
 
+    _import_heavy()
+    threading.Thread(target=warm_up, args=(started,), name="turnscope-warm", daemon=True).start()
     sys.argv = ["streamlit", *(sys.argv[1:] if argv is None else argv)]
     return cli.main()
 
