@@ -6,9 +6,9 @@ Streamlit's emoji regex, and running the runs page's queries (at 100,000 runs: ~
 ~2.5 s first visit, against 0.13 s for the same script later). So the heavy libraries are
 imported before the server starts, and once it answers, a background thread opens the runs
 page and the newest run's page through the server's own websocket, exactly as a browser does,
-then closes that session and prints one line: ``turnscope: viewer ready on URL (warmed in N
-s)``.
-Everything here is best effort: a failed warm-up prints one line and changes nothing else.
+then closes that session and prints one line:
+``turnscope: viewer ready on URL (warmed in N s)``. Everything here is best effort: a failed
+warm-up prints one line and changes nothing else.
 """
 
 from __future__ import annotations
