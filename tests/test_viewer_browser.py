@@ -268,6 +268,7 @@ def test_the_server_warms_itself_up(server: ViewerServer) -> None:
     ready = [line for line in log.splitlines() if line.startswith(READY_PREFIX)]
     assert len(ready) == 1 and ready[0].startswith(f"{READY_PREFIX}{server.url} (warmed in "), log
     assert "error box" not in ready[0] and "warm-up skipped" not in log, log
+    assert "WARNING" not in log and "Traceback" not in log, log  # a clean start, not noise
     # the same visit, as a client of the running server: every page runs without an error box
     stream = f"ws://127.0.0.1:{server.port}/_stcore/stream"
     newest = _db(server).list_runs(limit=1)[0]["trace_id"]

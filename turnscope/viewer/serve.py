@@ -24,9 +24,8 @@ WARM = (  # imported before the server starts, in the main thread (see main())
     "plotly.graph_objects",
     "sqlalchemy.dialects.sqlite",
     "streamlit.emojis",  # set_page_config's icon check compiles a huge regex: 0.17 s
-    "turnscope.viewer.runs_page",
-    "turnscope.viewer.run_page",
-    "turnscope.viewer.failures_page",
+    # not turnscope's pages: their st.cache_data caches, made before the runtime exists, would
+    # not be the server's (Streamlit warns "No runtime found"); the warm-up visit imports them
     "websockets.sync.client",  # what the warm-up visit itself uses
     "streamlit.proto.BackMsg_pb2",
     "streamlit.proto.ForwardMsg_pb2",
