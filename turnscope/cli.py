@@ -125,8 +125,9 @@ def add_view_command(sub: Any) -> None:
         description=(
             "Browse runs (failures first, filters in the URL), follow a run turn by turn, and "
             "see failure causes grouped across runs. The database is opened read-only; the "
-            "server listens on 127.0.0.1 unless --host says otherwise. Needs the viewer "
-            "extra: pip install 'turnscope[viewer]'."
+            "server listens on 127.0.0.1 unless --host says otherwise. At start it opens its "
+            "own runs page once (imports, cold queries) and then prints 'turnscope: viewer "
+            "ready on URL'. Needs the viewer extra: pip install 'turnscope[viewer]'."
         ),
         epilog="Example: turnscope view --db demo.db --port 8502",
     )
