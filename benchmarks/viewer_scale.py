@@ -49,6 +49,7 @@ from turnscope.store.convert import run_row, span_row
 from turnscope.store.engine import make_writer_engine, upgrade
 from turnscope.store.models import Run, SpanRow
 from turnscope.store.writer import sqlite_time
+from turnscope.viewer.serve import wait_healthy
 
 SPAN_COLUMNS = [c.name for c in SpanRow.__table__.columns]
 RUN_COLUMNS = [c.name for c in Run.__table__.columns]
@@ -592,7 +593,8 @@ def measure_browser(path: Path, picks: dict[str, Any]) -> tuple[list[tuple[str, 
     run_page = [(".st-key-verdict_card", "", False), (".st-key-timeline .main-svg", "", False)]
     results: list[tuple[str, list[float]]] = []
     try:
-        _wait_healthy(url)
+        if not wait_healthy(url, time.monotonic() + 60):
+            raise RuntimeError("turnscope view did not start")
         with sync_playwright() as pw:
             browser = pw.chromium.launch(
                 executable_path=os.environ.get("TURNSCOPE_CHROMIUM", "/usr/bin/chromium"),
@@ -708,20 +710,6 @@ def _settle(page: Any, checks: list[tuple[str, str, bool]]) -> None:
     _drawn(page, checks)
     page.wait_for_function(_IDLE, polling="raf", timeout=120_000)
     page.evaluate("() => new Promise(r => requestAnimationFrame(() => r(null)))")
-
-
-def _wait_healthy(url: str, timeout: float = 60.0) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.read() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("turnscope view did not start")
 
 
 def machine() -> str:

@@ -9,7 +9,7 @@ the user was shown, and opens the run.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -353,9 +353,7 @@ def _chart(buckets: dict[str, Any]) -> None:
     rank = {n: i for i, n in enumerate(names)}
     bars = []
     for p in sorted(points, key=lambda p: (p["start"], rank[p["series"]])):
-        start = datetime.fromisoformat(p["start"])
-        if start.tzinfo is None:
-            start = start.replace(tzinfo=timezone.utc)
+        start = datetime.fromisoformat(p["start"])  # aware: Store.time_buckets gives UTC
         label = _series_label(p["series"])
         bars.append(
             {

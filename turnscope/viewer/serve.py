@@ -64,8 +64,9 @@ def _server_address(deadline: float) -> tuple[str, str] | None:
     return where, f"{where}/_stcore/stream"
 
 
-def _wait_healthy(base: str, deadline: float) -> bool:
-    """Until the server's health check answers ok."""
+def wait_healthy(base: str, deadline: float) -> bool:
+    """Until the Streamlit server at ``base`` answers its health check (False: not by
+    ``deadline``, a ``time.monotonic()`` value)."""
     import urllib.request
 
     while time.monotonic() < deadline:
@@ -127,7 +128,7 @@ def warm_up(started: float, timeout: float = 60.0) -> None:
             return
         where, stream = address
         base = f"http://{where}"
-        if not _wait_healthy(base, started + timeout):
+        if not wait_healthy(base, started + timeout):
             print(f"turnscope: warm-up skipped: {base} did not answer", file=sys.stderr)
             return
         ws_url = f"ws://{stream}"
