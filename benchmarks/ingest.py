@@ -130,11 +130,11 @@ def stages(db: Path, traces: int) -> dict[str, float]:
     from turnscope.store import writer
     from turnscope.store.engine import make_writer_engine, upgrade
 
-    spent: dict[str, float] = {"normalise": 0.0, "analyse": 0.0, "database write": 0.0}
+    spent: dict[str, float] = {"normalise": 0.0, "analyse": 0.0, "database rows": 0.0}
     originals = [
         (Normalizer, "span", "normalise"),
         (pipeline, "analyze", "analyse"),
-        (writer.DbSink, "write", "database write"),
+        (writer.DbSink, "prepare", "database rows"),
     ]
 
     def timed(fn: Any, label: str) -> Any:

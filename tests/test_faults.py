@@ -186,13 +186,15 @@ def test_memory_stays_bounded_under_sustained_load(
     import threading
     import time
 
-    write = writer_module.DbSink.write
+    commit = writer_module.DbSink.commit
+    commits = [0]
 
-    def slow_write(self: Any, batch: Any) -> None:
+    def slow_commit(self: Any, prepared: Any) -> None:
         time.sleep(0.01)  # the agent's thread runs meanwhile and queues more events
-        write(self, batch)
+        commits[0] += 1
+        commit(self, prepared)
 
-    monkeypatch.setattr(writer_module.DbSink, "write", slow_write)
+    monkeypatch.setattr(writer_module.DbSink, "commit", slow_commit)
     processor = TurnscopeProcessor(db_url, flush_interval=0.05)
     processor._pipeline.linger = 0.0  # ended traces may leave memory at once
     set_trace_processors([processor])
@@ -224,6 +226,33 @@ def test_memory_stays_bounded_under_sustained_load(
     # leave again, so the low point stays low while the runs keep coming
     assert samples and min(samples) < 150, f"{min(samples)} traces kept after {done[0]} runs"
     assert Store(db_url).count_runs() == done[0]
+    assert commits[0] > 0  # the slow disk was in the way (the patch reaches the writes)
+
+
+def test_a_processor_shut_down_is_freed_with_its_runs(db_url: str) -> None:
+    """A program that replaces its processor (instrument() again, tests) must not keep the
+    old one's runs in memory: nothing (the exit hook included) holds a stopped processor."""
+    import gc
+    import weakref
+
+    from turnscope.exporter.pipeline import Pipeline
+
+    processor = TurnscopeProcessor(db_url, flush_interval=0.05)
+    set_trace_processors([processor])
+    try:
+        Runner.run_sync(agent(), "go")
+    finally:
+        set_trace_processors([])
+    assert processor.flush(30)
+    assert processor.stats()["traces_in_memory"] == 1
+    pipeline: Pipeline = processor._pipeline
+    freed = weakref.ref(processor), weakref.ref(pipeline)
+    processor.shutdown(30)
+    assert not pipeline.traces
+    del processor, pipeline
+    gc.collect()
+    assert freed[0]() is None and freed[1]() is None
+    assert Store(db_url).count_runs() == 1
 
 
 STREAM_OF_RUNS = """

@@ -163,6 +163,9 @@ class TurnscopeProcessor(TracingProcessor):
             return
         self._shut = True
         self._max_queue = 0  # later callbacks are counted as dropped, not queued forever
+        # the exit hook held this processor, and through it every run it had in memory:
+        # a program that replaces its processor would keep each old one's runs forever
+        atexit.unregister(self._atexit)
         try:
             if not self._pipeline.stop(10.0 if timeout is None else timeout):
                 log.warning("turnscope: shutdown timed out; some spans may not be written")

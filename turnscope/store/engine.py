@@ -16,6 +16,8 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 DEFAULT_DB = "turnscope.db"
 ENV_DB = "TURNSCOPE_DB"
 MIGRATIONS = Path(__file__).with_name("migrations")
+# execution option for a writer engine's connection that only reads (a deferred transaction)
+READ_ONLY = "turnscope_read_only"
 
 
 class StoreError(ValueError):
@@ -149,8 +151,10 @@ def _sqlite_pragmas(engine: Engine, readonly: bool) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # IMMEDIATE takes the write lock up front: no deadlocked read->write upgrades between
-        # processes sharing the file, and busy_timeout applies.
-        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        # processes sharing the file, and busy_timeout applies. A writer's reads (READ_ONLY)
+        # must not take it: they would wait for the commit running on another thread.
+        reading = readonly or conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
 def _alembic_config(connection: Any = None) -> Any:

@@ -24,7 +24,7 @@ from turnscope.store.convert import (
     to_db_time,
     trace_info_from_row,
 )
-from turnscope.store.engine import make_writer_engine, redact, upgrade
+from turnscope.store.engine import READ_ONLY, make_writer_engine, redact, upgrade
 from turnscope.store.models import Process, Run, SpanRow
 
 RUNS: Table = Run.__table__  # type: ignore[assignment]
@@ -407,8 +407,12 @@ class DbSink:
         started): one query for the runs, one for the spans of those that exist."""
         if self.engine is None or not trace_ids:
             return {}
+        if self.engine.dialect.name == "sqlite":
+            trace_ids = self._sqlite_existing(trace_ids)
+            if not trace_ids:
+                return {}
         out: dict[str, tuple[TraceInfo, list[SpanRecord]]] = {}
-        with self.engine.connect() as conn:
+        with self.engine.connect().execution_options(**{READ_ONLY: True}) as conn:
             for chunk in _chunks(trace_ids, 500):
                 runs = conn.execute(select(RUNS).where(RUNS.c.trace_id.in_(chunk))).all()
                 if not runs:
@@ -420,6 +424,22 @@ class DbSink:
                 for row in rows:
                     out[row.trace_id][1].append(span_from_row(row))
         return out
+
+    def _sqlite_existing(self, trace_ids: list[str]) -> list[str]:
+        """Which of these traces are stored: one bare statement on a pooled connection (every
+        batch asks about its new traces, nearly always none; SQLAlchemy's deferred transaction
+        around it cost three round trips, each a GIL hand-back while a commit runs)."""
+        assert self.engine is not None
+        raw = self.engine.raw_connection()
+        try:
+            found: list[str] = []
+            for chunk in _chunks(trace_ids, 500):
+                marks = ", ".join("?" * len(chunk))
+                sql = f"SELECT trace_id FROM runs WHERE trace_id IN ({marks})"
+                found.extend(row[0] for row in raw.execute(sql, chunk))  # type: ignore[attr-defined]
+            return found
+        finally:
+            raw.close()
 
     def close(self, timeout: float | None = None) -> None:
         """Mark this process stopped and release connections."""

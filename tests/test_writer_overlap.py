@@ -1,0 +1,110 @@
+"""The SQLite write path: multi-row statements, committed on a thread of their own while the
+worker prepares the next batch (how ingest uses the second core)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+from agents import agent_span, function_span, set_trace_processors, trace
+from sqlalchemy import event
+
+import turnscope.store.writer as writer_module
+from turnscope.exporter.processor import TurnscopeProcessor
+from turnscope.store.queries import Store
+
+
+def produce(traces: int, calls: int) -> None:
+    """Real SDK traces: an agent span and ``calls`` tool calls each."""
+    for i in range(traces):
+        with trace(f"wf-{i}"), agent_span(name="Agent", tools=["lookup"]):
+            for j in range(calls):
+                with function_span(name="lookup", input=f'{{"q": "{i}-{j}"}}') as span:
+                    span.span_data.output = f"result {i}-{j}"
+
+
+def paused(db_url: str, **kwargs: Any) -> TurnscopeProcessor:
+    """A processor whose worker sleeps until flushed, so events pile up into full batches."""
+    processor = TurnscopeProcessor(db_url, flush_interval=3600, **kwargs)
+    assert processor.flush(30)  # the database is open and migrated
+    processor._wake_at = 10**12
+    return processor
+
+
+def test_thousands_of_spans_take_a_handful_of_statements(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One statement per ~1,500 spans: per-row statements on the committer thread would each
+    wait for the GIL (an executemany there crawled at ~1 ms per row)."""
+    statements: list[str] = []
+    real = writer_module.make_writer_engine
+
+    def traced(url: str) -> Any:
+        engine = real(url)
+
+        @event.listens_for(engine, "connect")
+        def _trace(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.set_trace_callback(lambda sql: statements.append(sql[:40]))
+
+        return engine
+
+    monkeypatch.setattr(writer_module, "make_writer_engine", traced)
+    processor = paused(db_url)
+    set_trace_processors([processor])
+    try:
+        produce(30, 100)  # 3,030 spans, 6,120 events: two batches
+    finally:
+        set_trace_processors([])
+    assert processor.flush(60)
+    processor.shutdown(30)
+    inserts = [s for s in statements if s.startswith("INSERT INTO spans")]
+    assert 2 <= len(inserts) <= 6, inserts
+    assert Store(db_url).count_runs() == 30
+    assert processor.stats()["written"] == 30 * 101
+
+
+def test_the_worker_goes_on_while_a_commit_runs(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the first batch's commit is held up, the worker already processes the next
+    batch; the flush answers only once both are written, in order."""
+    gate, entered = threading.Event(), threading.Event()
+    commit = writer_module.DbSink.commit
+    commits: list[int] = []
+
+    def held(self: Any, prepared: Any) -> None:
+        commits.append(len(prepared.spans.rows))
+        if len(commits) == 1:
+            entered.set()
+            gate.wait(30)
+        commit(self, prepared)
+
+    monkeypatch.setattr(writer_module.DbSink, "commit", held)
+    processor = paused(db_url)
+    pipeline = processor._pipeline
+    pipeline.max_batch_size = 40
+    set_trace_processors([processor])
+    try:
+        produce(4, 20)  # 84 spans, 176 events: five batches
+    finally:
+        set_trace_processors([])
+    flushed: list[bool] = []
+    flusher = threading.Thread(target=lambda: flushed.append(processor.flush(60)))
+    flusher.start()
+    try:
+        assert entered.wait(30)
+        deadline = time.monotonic() + 30
+        while pipeline.processed < 80 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert pipeline.processed >= 80  # the second batch, with the first still uncommitted
+        assert not flushed and processor.stats()["written"] < 84
+    finally:
+        gate.set()
+        flusher.join(60)
+    assert flushed == [True]
+    assert processor.stats()["written"] == 84
+    processor.shutdown(30)
+    assert len(commits) >= 3
+    assert Store(db_url).count_runs() == 4
