@@ -148,12 +148,10 @@ def test_postgres_records_the_demo_like_sqlite(pg_url: str) -> None:
 def _stored_spans(url: str) -> list[object]:
     """Every span of every run, as the reader sees it (but ``seq``: each processor numbers
     arrivals with the same process-wide counter)."""
-    import dataclasses
-
     store = Store(url)
     try:
         runs = sorted(store.list_runs(limit=100), key=lambda r: r["trace_id"])
-        return [dataclasses.replace(s, seq=0) for r in runs for s in store.spans(r["trace_id"])]
+        return [s.copy(seq=0) for r in runs for s in store.spans(r["trace_id"])]
     finally:
         store.close()
 

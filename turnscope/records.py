@@ -6,9 +6,12 @@ The store, the analysis, the OTLP sink, the CLI and the viewer all read and writ
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+_loads = json.loads
 
 # --- verdict vocabulary (a contract shared with the CLI JSON, the database and the viewer) ---
 
@@ -90,37 +93,144 @@ class ExceptionInfo:
         )
 
 
-@dataclass(slots=True)
 class SpanRecord:
-    """One SDK span, normalised. ``data`` holds the type-specific fields, JSON-safe."""
+    """One SDK span, normalised. ``data`` holds the type-specific fields, JSON-safe.
 
-    trace_id: str
-    span_id: str
-    parent_id: str | None
-    kind: str
-    name: str
-    started_at: datetime | None
-    ended_at: datetime | None = None
-    error_message: str | None = None
-    error_data: dict[str, Any] | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    exception: ExceptionInfo | None = None
-    seq: int = 0  # arrival order of on_span_start, breaks timestamp ties
-    truncated: bool = False
+    The normaliser hands ``data`` over as JSON text (``data_json``), decoded on first read:
+    the database stores the text as is, and most spans' data is never read again. Decoding a
+    copy of every span's data up front (and the garbage collector walking those copies) was a
+    fifth of the worker's time. Being text, it is also a snapshot: whatever the SDK or the
+    user does to the live objects later cannot reach the record."""
 
-    # convenience columns pulled out of ``data`` by the normaliser
-    model: str | None = None
-    tool_name: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
+    __slots__ = (
+        "_data",
+        "agent",
+        "data_json",
+        "ended_at",
+        "error_data",
+        "error_message",
+        "exception",
+        "input_tokens",
+        "kind",
+        "model",
+        "name",
+        "output_tokens",
+        "parent_id",
+        "seq",
+        "span_id",
+        "started_at",
+        "tool_name",
+        "trace_id",
+        "truncated",
+        "turn",
+    )
 
-    # filled by the analysis (turns.py): the agent and SDK turn each span belongs to
-    agent: str | None = None
-    turn: int | None = None
+    def __init__(
+        self,
+        trace_id: str,
+        span_id: str,
+        parent_id: str | None,
+        kind: str,
+        name: str,
+        started_at: datetime | None,
+        ended_at: datetime | None = None,
+        error_message: str | None = None,
+        error_data: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        exception: ExceptionInfo | None = None,
+        seq: int = 0,
+        truncated: bool = False,
+        model: str | None = None,
+        tool_name: str | None = None,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        agent: str | None = None,
+        turn: int | None = None,
+        data_json: str | None = None,
+    ) -> None:
+        self.trace_id = trace_id
+        self.span_id = span_id
+        self.parent_id = parent_id
+        self.kind = kind
+        self.name = name
+        self.started_at = started_at
+        self.ended_at = ended_at
+        self.error_message = error_message
+        self.error_data = error_data
+        self.exception = exception
+        self.seq = seq  # arrival order of on_span_start, breaks timestamp ties
+        self.truncated = truncated
+        # convenience columns pulled out of ``data`` by the normaliser
+        self.model = model
+        self.tool_name = tool_name
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+        # filled by the analysis (turns.py): the agent and SDK turn each span belongs to
+        self.agent = agent
+        self.turn = turn
+        # ``data`` as JSON text; None whenever ``data`` may differ from it
+        self.data_json = data_json
+        self._data = data if data is not None or data_json is not None else {}
 
-    # ``data`` as JSON text when the normaliser already had it (the database stores it as is
-    # instead of encoding it again); None whenever ``data`` may differ from it
-    data_json: str | None = field(default=None, compare=False, repr=False)
+    @property
+    def data(self) -> dict[str, Any]:
+        """The type-specific fields (decoded from ``data_json`` on first read)."""
+        value = self._data
+        if value is None:
+            value = self._data = _loads(self.data_json) if self.data_json is not None else {}
+        return value
+
+    @data.setter
+    def data(self, value: dict[str, Any]) -> None:
+        self._data = value
+        self.data_json = None  # the text no longer says the same
+
+    def set_data_text(self, text: str) -> None:
+        """Hand ``data`` over as JSON text, decoded on first read."""
+        self.data_json = text
+        self._data = None
+
+    _COMPARED = (
+        "trace_id",
+        "span_id",
+        "parent_id",
+        "kind",
+        "name",
+        "started_at",
+        "ended_at",
+        "error_message",
+        "error_data",
+        "data",
+        "exception",
+        "seq",
+        "truncated",
+        "model",
+        "tool_name",
+        "input_tokens",
+        "output_tokens",
+        "agent",
+        "turn",
+    )
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self._COMPARED)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._COMPARED)
+        return f"SpanRecord({fields})"
+
+    def copy(self, **changes: Any) -> SpanRecord:
+        """A shallow copy with some fields changed."""
+        out = SpanRecord.__new__(SpanRecord)
+        for key in self.__slots__:
+            setattr(out, key, getattr(self, key))
+        for key, value in changes.items():
+            setattr(out, key, value)
+        return out
 
     @property
     def status(self) -> str:

@@ -12,7 +12,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from turnscope.exporter.redact import Redactor, redact_data
-from turnscope.exporter.safe import MARKER, clean_text, jsonable, plain_json, truncate_text
+from turnscope.exporter.safe import (
+    MARKER,
+    clean_text,
+    jsonable,
+    plain_json_text,
+    truncate_text,
+)
 from turnscope.records import ExceptionInfo, SpanRecord, TraceInfo
 
 # Keys of span data that carry prompts, outputs, tool arguments or tool results.
@@ -227,20 +233,22 @@ class Normalizer:
                     fields[key] = REDACTED
                 continue
             fields[key] = value
-        # the common case, all of it plain JSON and small: one encode and one decode in C for
-        # the whole span instead of one per field, and the text is what the database stores
-        small = plain_json(fields, self.max_field_bytes)
-        if small is not None:
-            data, record.data_json = small
+        # the common case, all of it plain JSON and small: one encode in C for the whole span
+        # instead of one per field; the text is what the database stores and what ``data``
+        # decodes from if it is ever read (see SpanRecord)
+        text = plain_json_text(fields, self.max_field_bytes)
+        if text is not None:
+            record.set_data_text(text)
+            data = fields  # plain JSON values: read the columns below straight from them
         else:
-            data = self._convert_fields(record, fields)
-        record.data = data
-        record.name = display_name(kind, data)
+            data = record.data = self._convert_fields(record, fields)
+        record.name = _plain(display_name(kind, data))
         model = data.get("model")
         if isinstance(model, str):
-            record.model = model
+            record.model = _plain(model)
         if kind == "function":
-            record.tool_name = _str_or_none(data.get("name"))
+            name = data.get("name")
+            record.tool_name = _plain(name) if isinstance(name, str) else None
         usage = data.get("usage")
         if isinstance(usage, dict):
             record.input_tokens = _int(usage.get("input_tokens", usage.get("prompt_tokens")))
@@ -379,8 +387,9 @@ def _text_attr(obj: Any, name: str) -> str | None:
     return text
 
 
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+def _plain(text: str) -> str:
+    """A ``str`` subclass (a str enum, say) as the plain string JSON would have stored."""
+    return text if type(text) is str else str.__str__(text)
 
 
 def _int(value: Any) -> int | None:

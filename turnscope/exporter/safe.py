@@ -97,17 +97,25 @@ def _type_name(value: Any) -> str:
         return "?"
 
 
-def plain_json(value: Any, max_bytes: int) -> tuple[Any, str] | None:
+def plain_json_text(value: Any, max_bytes: int) -> str | None:
     """Fast path in C for plain JSON data (dicts, lists, str, finite numbers, bools, None)
-    whose text fits ``max_bytes``: returns (a copy, its JSON text), else None. The copy
-    matters: the SDK or the user may still mutate the live object after the span ended."""
+    whose text fits ``max_bytes``: its JSON text, else None."""
     try:
         text = _dumps(value)
     except (TypeError, ValueError, RecursionError):
         return None  # not plain JSON (objects, NaN, cycles): the caller converts it
+    except RuntimeError:
+        return None  # changed size while encoded (another thread): converted item by item
     if len(text) > max_bytes or not (text.isascii() or _encodes(text)):
         return None  # must be cut, or carries lone surrogates
-    return _scan(text, 0)[0], text
+    return text
+
+
+def plain_json(value: Any, max_bytes: int) -> tuple[Any, str] | None:
+    """``plain_json_text`` and a copy decoded from it. The copy matters: the SDK or the user
+    may still mutate the live object after the span ended."""
+    text = plain_json_text(value, max_bytes)
+    return None if text is None else (_scan(text, 0)[0], text)
 
 
 def jsonable(
