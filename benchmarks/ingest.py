@@ -10,8 +10,10 @@ Four measurements (the first against SQLite and, if the server binaries exist, P
 2. *200 concurrent runs.* 200 real ``Runner.run`` calls in parallel (fake model, tools);
    we report the buffer's high-water mark and how long after the last run ends the database
    is complete — i.e. whether the worker keeps up.
-3. *Where the time goes.* The worker's stages (normalise, analyse, database write, the rest)
-   in microseconds per span, and what SQLite alone costs for the same rows with our schema.
+3. *Where the time goes.* The worker's stages (normalise, analyse, building the database
+   rows, the rest) in microseconds per span, and what SQLite alone costs for the same rows
+   with our schema (on SQLite that cost is paid on the committer thread, mostly without the
+   GIL, while the worker goes on with the next batch).
 4. *One long run.* 10,000 turns (20,000 spans) arriving in bursts, the worker writing as
    they come: process CPU time and the producer's wall time, with large running traces
    analysed at a bounded rate (the default) and, as the baseline, re-analysed every batch.
@@ -123,8 +125,8 @@ def worker_throughput(db: str, traces: int) -> tuple[float, dict[str, Any]]:
 
 def stages(db: Path, traces: int) -> dict[str, float]:
     """Where the worker's time goes, in microseconds per span: the stages timed by wrapping
-    them (a little overhead each), and the same rows re-inserted with a bare ``executemany``
-    into a fresh turnscope schema, i.e. what SQLite itself costs with our indexes."""
+    them (a little overhead each), and the same rows re-inserted through the writer's own
+    statements into a fresh turnscope schema, i.e. what SQLite itself costs with our indexes."""
     from turnscope.exporter import pipeline
     from turnscope.exporter.normalize import Normalizer
     from turnscope.store import writer

@@ -3,6 +3,8 @@
 Everything slow or fallible happens here, never on the agent's thread: normalising live SDK
 objects, the verdict, database writes (one transaction per batch) and OTLP export. Sink
 failures are retried with backoff, logged once (not as a flood) and counted in ``stats()``.
+On SQLite the worker builds each batch's rows and a second thread (``Committer``) commits
+them while the worker goes on with the next batch.
 """
 
 from __future__ import annotations
