@@ -60,7 +60,8 @@ class SinkState:
     pending_ended: dict[tuple[str, str], SpanRecord] = field(default_factory=dict)
     pending_runs: dict[str, Any] = field(default_factory=dict)
     pending_ended_traces: list[str] = field(default_factory=list)
-    inflight: tuple[Commit, Batch] | None = None  # a write running on the committer thread
+    ready: tuple[Any, Batch] | None = None  # rows gathered for the next commit
+    inflight: tuple[Commit, Batch] | None = None  # a commit running on the committer thread
 
 
 class Commit:
@@ -142,6 +143,7 @@ class Pipeline:
         max_pending_spans: int = 100_000,
         linger: float = 5.0,
         analyze_always_below: int = 1000,
+        max_gathered_spans: int = 16384,
     ) -> None:
         self.buffer: deque[tuple[Any, ...]] = deque()
         self.max_queue_size = max_queue_size
@@ -156,6 +158,7 @@ class Pipeline:
         self.max_pending_spans = max_pending_spans
         self.linger = linger
         self.analyze_always_below = analyze_always_below
+        self.max_gathered_spans = max_gathered_spans  # rows waiting while a commit runs
         self.analysis_interval_floor = flush_interval  # large running traces: see _analysis_due
         self.sinks = [SinkState(s) for s in sinks]
         self.traces: dict[str, TraceState] = {}
@@ -552,7 +555,8 @@ class Pipeline:
     def _write(self, batch: Batch) -> None:
         now = time.monotonic()
         for state in self.sinks:
-            self._settle(state)  # writes stay in order; a failed one is merged back here
+            if state.inflight is not None and state.inflight[0].done.is_set():
+                self._reap(state)  # a failed commit's batch goes back to pending, in order
             merged = self._merge_pending(state, batch)
             if not merged:
                 continue
@@ -571,14 +575,12 @@ class Pipeline:
                 self._keep_pending(state, merged)
                 continue
             sink: Any = state.sink
+            overlap = getattr(sink, "overlap_writes", False)
+            if not overlap:
+                self._settle(state)  # writes stay in order
             try:
-                if getattr(sink, "overlap_writes", False):
-                    # the rows are built here (a snapshot), the commit runs alongside the
-                    # worker's next batch
-                    state.inflight = (
-                        self._committer.submit(sink.commit, sink.prepare(merged)),
-                        merged,
-                    )
+                if overlap:
+                    self._write_behind(state, sink, merged)
                     continue
                 sink.write(merged)
             except Exception as exc:
@@ -587,18 +589,54 @@ class Pipeline:
                 continue
             self._wrote(state, merged)
 
-    def _settle(self, state: SinkState) -> None:
-        """Wait for the sink's write in flight; count it, or keep its batch for a retry."""
+    def _write_behind(self, state: SinkState, sink: Any, batch: Batch) -> None:
+        """Build the rows here (a snapshot) and commit them on the committer thread while the
+        worker goes on. Batches that come while a commit runs gather into the next one: the
+        committer pays a GIL hand-back per statement, so when it falls behind, fewer and
+        larger transactions let it catch up."""
+        prepared = sink.prepare(batch)
+        if state.ready is None:
+            gathered = Batch()  # our own: the caller's batch goes on to the other sinks
+            gathered.extend(batch)
+            state.ready = (prepared, gathered)
+        else:
+            state.ready[0].extend(prepared)
+            state.ready[1].extend(batch)
+        running = state.inflight is not None and not state.inflight[0].done.is_set()
+        if running and len(state.ready[1].spans) < self.max_gathered_spans:
+            return
+        self._reap(state)
+        self._launch(state)
+
+    def _launch(self, state: SinkState) -> None:
+        """Hand the gathered rows to the committer thread."""
+        if state.ready is not None and state.inflight is None:
+            prepared, batch = state.ready
+            state.ready = None
+            state.inflight = (self._committer.submit(state.sink.commit, prepared), batch)
+
+    def _reap(self, state: SinkState) -> None:
+        """Wait for the sink's running commit; count it, or keep its batch (and the ones
+        gathered after it, which must not overtake it) for a retry."""
         if state.inflight is None:
             return
         job, batch = state.inflight
         state.inflight = None
         error = job.wait()
-        if error is not None:
-            self._sink_failed(state, error)
-            self._keep_pending(state, batch)
-        else:
+        if error is None:
             self._wrote(state, batch)
+            return
+        self._sink_failed(state, error)
+        self._keep_pending(state, batch)
+        if state.ready is not None:
+            self._keep_pending(state, state.ready[1])
+            state.ready = None
+
+    def _settle(self, state: SinkState) -> None:
+        """Finish every write of the sink: the running commit and the rows gathered since."""
+        self._reap(state)
+        self._launch(state)
+        self._reap(state)
 
     def _settle_all(self) -> None:
         for state in self.sinks:

@@ -20,6 +20,13 @@ class Batch:
     def __bool__(self) -> bool:
         return bool(self.spans or self.runs or self.ended_traces or self.ended_spans)
 
+    def extend(self, later: Batch) -> None:
+        """Append a later batch (a later record of a span wins when written)."""
+        self.spans.extend(later.spans)
+        self.runs.extend(later.runs)
+        self.ended_traces.extend(later.ended_traces)
+        self.ended_spans.extend(later.ended_spans)
+
 
 class Sink(Protocol):
     """A destination for records. Called only from the pipeline's worker thread.

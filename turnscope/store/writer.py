@@ -309,6 +309,14 @@ class PreparedBatch:
     spans: Any
     runs: Any
 
+    def extend(self, later: PreparedBatch) -> None:
+        """Append a later batch's rows (written in order, so its records win)."""
+        for mine, theirs in ((self.spans, later.spans), (self.runs, later.runs)):
+            if isinstance(mine, SqliteRows):
+                mine.rows.extend(theirs.rows)
+            else:
+                mine.extend(theirs)
+
 
 class DbSink:
     """Writes spans and runs to SQLite or PostgreSQL from the pipeline's worker thread."""
