@@ -83,10 +83,11 @@ class Commit:
 class Committer:
     """A daemon thread that runs database commits while the worker prepares the next batch.
 
-    On SQLite a commit spends nearly all its time inside SQLite with the GIL released (one
-    multi-row statement per ~1,500 rows), so on a second core it costs the worker's Python
-    almost nothing. At most one write per sink is in flight, and the worker waits for it
-    before the next write, a flush's answer, a heartbeat, an eviction and shutdown."""
+    On SQLite a commit spends most of its time inside SQLite with the GIL released (one
+    multi-row statement per up to 1,024 rows), so on a second core it costs the worker's
+    Python little. One commit per sink runs at a time; batches that come meanwhile gather
+    for the next one, and the worker waits for all of it before a flush's answer, a
+    heartbeat, an eviction and shutdown."""
 
     def __init__(self) -> None:
         self._jobs: deque[Commit | None] = deque()
@@ -260,8 +261,8 @@ class Pipeline:
 
     def _housekeep(self, now: float) -> None:
         """Heartbeat the sinks, analyse put-off traces and evict ended ones from memory."""
-        self._settle_all()  # the heartbeat would wait for the write lock anyway
         self._analyze_dirty(now)
+        self._settle_all()  # the heartbeat would wait for the write lock anyway
         if now - self._last_heartbeat >= self.heartbeat_interval:
             self._last_heartbeat = now
             for state in self.sinks:
