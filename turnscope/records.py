@@ -185,10 +185,11 @@ class SpanRecord:
         self._data = value
         self.data_json = None  # the text no longer says the same
 
-    def set_data_text(self, text: str) -> None:
-        """Hand ``data`` over as JSON text, decoded on first read."""
+    def set_data_text(self, text: str, flat: dict[str, Any] | None = None) -> None:
+        """Hand ``data`` over as JSON text, decoded on first read; ``flat`` is the same data
+        when it holds only immutable scalars (then it is its own snapshot: no decoding)."""
         self.data_json = text
-        self._data = None
+        self._data = flat
 
     _COMPARED = (
         "trace_id",

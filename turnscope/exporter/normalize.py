@@ -48,6 +48,7 @@ LIGHT_KEYS = frozenset(
     {"name", "turn", "agent_name", "from_agent", "to_agent", "model", "server", "output_type"}
 )
 _seq = itertools.count(1)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def parse_time(value: Any, fallback: float | None = None) -> datetime | None:
@@ -238,7 +239,9 @@ class Normalizer:
         # decodes from if it is ever read (see SpanRecord)
         text = plain_json_text(fields, self.max_field_bytes)
         if text is not None:
-            record.set_data_text(text)
+            # tool calls and the like hold only strings: their dict needs no decoded copy
+            flat = all(type(v) in _SCALARS for v in fields.values())
+            record.set_data_text(text, fields if flat else None)
             data = fields  # plain JSON values: read the columns below straight from them
         else:
             data = record.data = self._convert_fields(record, fields)
