@@ -244,3 +244,49 @@ def test_timestamps_are_stored_exactly(recorder: object, db_url: str) -> None:
     for span in store.spans(run["trace_id"]):
         assert span.started_at is not None and span.started_at.tzinfo == timezone.utc
         assert span.ended_at is not None and span.ended_at >= span.started_at
+
+
+@pytest.mark.parametrize("second", ["same processor, run evicted", "another processor"])
+def test_a_stored_run_that_continues_is_read_back_first(db_url: str, second: str) -> None:
+    """A trace that goes on after its spans left memory (evicted, or written by another
+    process) is read back from the database before its summary is recomputed: the run
+    counts the spans of both parts."""
+    from agents import function_span, set_trace_processors, trace
+
+    from turnscope.exporter.processor import TurnscopeProcessor
+
+    def part(n: int) -> None:
+        with trace("Resumed", trace_id="trace_" + "ab" * 16):
+            for i in range(n):
+                with function_span(name="lookup", input="{}") as span:
+                    span.span_data.output = f"part result {i}"
+
+    first = TurnscopeProcessor(db_url, flush_interval=0.05)
+    first._pipeline.linger = 0.0  # ended runs leave memory at the next housekeeping
+    set_trace_processors([first])
+    try:
+        part(3)
+        assert first.flush(30)
+        assert first.flush(30)  # the first flush's housekeeping evicted the ended run
+        assert first.stats()["traces_in_memory"] == 0
+        if second == "another processor":
+            set_trace_processors([])
+            first.shutdown(30)
+            other = TurnscopeProcessor(db_url, flush_interval=0.05)
+            set_trace_processors([other])
+        else:
+            other = first
+        part(2)
+        assert other.flush(30)
+    finally:
+        set_trace_processors([])
+        first.shutdown(30)
+        other.shutdown(30)
+    store = Store(db_url)
+    try:
+        run = store.get_run("trace_" + "ab" * 16)
+        spans = store.spans("trace_" + "ab" * 16)
+    finally:
+        store.close()
+    assert run is not None and len(spans) == 5
+    assert run["span_count"] == 5 and run["tool_calls"] == 5, run
