@@ -576,11 +576,8 @@ class Pipeline:
                 self._keep_pending(state, merged)
                 continue
             sink: Any = state.sink
-            overlap = getattr(sink, "overlap_writes", False)
-            if not overlap:
-                self._settle(state)  # writes stay in order
             try:
-                if overlap:
+                if getattr(sink, "overlap_writes", False):
                     self._write_behind(state, sink, merged)
                     continue
                 sink.write(merged)

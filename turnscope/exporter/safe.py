@@ -102,10 +102,10 @@ def plain_json_text(value: Any, max_bytes: int) -> str | None:
     whose text fits ``max_bytes``: its JSON text, else None."""
     try:
         text = _dumps(value)
-    except (TypeError, ValueError, RecursionError):
-        return None  # not plain JSON (objects, NaN, cycles): the caller converts it
-    except RuntimeError:
-        return None  # changed size while encoded (another thread): converted item by item
+    except (TypeError, ValueError, RuntimeError):
+        # not plain JSON (objects, NaN, cycles, too deep to encode), or changed size while
+        # encoded (another thread's RuntimeError): the caller converts it item by item
+        return None
     if len(text) > max_bytes or not (text.isascii() or _encodes(text)):
         return None  # must be cut, or carries lone surrogates
     return text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import sqlite3
@@ -154,6 +155,7 @@ def _sqlite_execute(raw: Any, rows: SqliteRows) -> None:
         )
 
 
+@functools.lru_cache(maxsize=64)  # eleven sizes per table: built once, not per statement
 def _values_sql(head: str, tail: str, width: int, size: int) -> str:
     one = "(" + ", ".join("?" * width) + ")"
     return head + ", ".join([one] * size) + tail
