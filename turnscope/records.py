@@ -6,12 +6,13 @@ The store, the analysis, the OTLP sink, the CLI and the viewer all read and writ
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-_loads = json.loads
+from turnscope import jsontext
+
+_loads = jsontext.loads
 
 # --- verdict vocabulary (a contract shared with the CLI JSON, the database and the viewer) ---
 

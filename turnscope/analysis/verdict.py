@@ -13,13 +13,13 @@ in the viewer and in the tests. Evidence, in order of trust:
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from turnscope import jsontext
 from turnscope.analysis.errors import (
     AGENT_RUN,
     INFERRED_EXCEPTIONS,
@@ -296,7 +296,7 @@ def canonical_args(args: str) -> str:
 
 def _canonicalize(args: str) -> str:
     try:
-        return json.dumps(json.loads(args), sort_keys=True, ensure_ascii=False)
+        return jsontext.dumps_sorted(jsontext.loads(args))
     except (ValueError, TypeError, RecursionError):
         return args.strip()
 

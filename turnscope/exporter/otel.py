@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from turnscope import jsontext
 from turnscope.analysis.errors import (
     TRIPWIRE,
     classify_exception,
@@ -145,7 +146,7 @@ USAGE_KEYS = (
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICRO = timedelta(microseconds=1)
-_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+_dumps = jsontext.dumps_compact
 
 
 def to_ns(value: datetime) -> int:

@@ -13,6 +13,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from turnscope import jsontext
+
 MARKER = "_turnscope"  # key of the dict that describes a value we could not keep as is
 TRUNCATION_SUFFIX = "…[turnscope: truncated, {size} bytes]"
 DEFAULT_MAX_FIELD_BYTES = 64 * 1024
@@ -34,8 +36,8 @@ class Budget:
         self.original = 0  # bytes seen, including what was cut (an estimate for containers)
 
 
-_dumps = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
-_loads = json.loads
+_dumps = jsontext.dumps
+_loads = jsontext.loads
 _scan = json.JSONDecoder().scan_once  # our own encoder's text: no whitespace to skip
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import platform
 import sqlite3
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, DateTime, Table, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from turnscope import jsontext
 from turnscope.exporter.sinks import Batch
 from turnscope.records import SpanRecord, TraceInfo
 from turnscope.store.convert import (
@@ -297,7 +297,7 @@ def sqlite_time(value: datetime) -> str:
     return text[:19] + ".000000"
 
 
-_JSON_DUMPS = json.JSONEncoder(ensure_ascii=False, allow_nan=False).encode
+_JSON_DUMPS = jsontext.dumps
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
