@@ -3,6 +3,7 @@ worker prepares the next batch (how ingest uses the second core)."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from typing import Any
@@ -196,3 +197,31 @@ def test_batches_gathered_behind_a_failed_commit_do_not_overtake_it(
         store.close()
     assert len(spans) == 33
     assert all(s.ended_at is not None for s in spans), [s.name for s in spans if not s.ended_at]
+
+
+def test_missing_values_are_stored_as_sql_null(db_url: str) -> None:
+    """SQLite rows bind a NaN for a missing value (cheaper for the driver than None): every
+    one of them must land as a real NULL, never as a number."""
+    processor = TurnscopeProcessor(db_url)
+    set_trace_processors([processor])
+    try:
+        # no error, model or usage anywhere; the agent span has no parent, no tool name
+        with trace("nulls"), agent_span(name="Agent"), function_span(name="lookup", input="{}"):
+            pass
+    finally:
+        set_trace_processors([])
+    assert processor.flush(30)
+    processor.shutdown(30)
+    path = db_url.removeprefix("sqlite:///")
+    nullable = [c for c in writer_module.SPAN_COLUMNS if c not in ("trace_id", "span_id", "seq")]
+    rows = sqlite3.connect(path).execute(
+        f"SELECT kind, {', '.join(f'typeof({c})' for c in nullable)} FROM spans ORDER BY kind"
+    )
+    types = {row[0]: dict(zip(nullable, row[1:], strict=True)) for row in rows}
+    assert set(types) == {"agent", "function"}
+    missing = ("error_message", "error_data", "exception", "model", "input_tokens")
+    for columns in types.values():
+        assert {c: columns[c] for c in missing} == dict.fromkeys(missing, "null")
+        assert columns["output_tokens"] == "null" and columns["duration_ms"] == "real"
+    assert types["agent"]["parent_id"] == "null" and types["function"]["parent_id"] == "text"
+    assert types["agent"]["tool_name"] == "null" and types["function"]["tool_name"] == "text"
