@@ -173,22 +173,31 @@ class Normalizer:
         self, span: Any, wall: float | None = None, exc: BaseException | None = None
     ) -> SpanRecord:
         """One SDK span -> SpanRecord (running if it has not ended yet)."""
-        span_data = _attr(span, "span_data")
+        parts = _sdk_span_parts(span)
+        if parts is None:
+            parts = (
+                _attr(span, "span_data"),
+                _text_attr(span, "trace_id") or "unknown",
+                _text_attr(span, "span_id") or "unknown",
+                _text_attr(span, "parent_id"),
+                _attr(span, "started_at"),
+                _attr(span, "ended_at"),
+                _attr(span, "error"),
+            )
+        span_data, trace_id, span_id, parent_id, started, ended, error = parts
         kind = span_kind(span_data)
         record = SpanRecord(
-            trace_id=_text_attr(span, "trace_id") or "unknown",
-            span_id=_text_attr(span, "span_id") or "unknown",
-            parent_id=_text_attr(span, "parent_id"),
-            kind=kind,
-            name=kind,
-            started_at=parse_time(_attr(span, "started_at"), wall),
-            ended_at=parse_time(_attr(span, "ended_at")),
+            trace_id,
+            span_id,
+            parent_id,
+            kind,
+            kind,
+            parse_time(started, wall),
+            parse_time(ended),
         )
-        error = _attr(span, "error")
         if error:
             self._error(record, error)
-        raw = _fields(span_data)
-        self._fill(record, kind, raw)
+        self._fill(record, kind, _fields(span_data, private=kind == "response"))
         if exc is not None:
             record.exception = exception_info(exc, self.capture_content)
         if self.redactor is not None:
@@ -225,22 +234,24 @@ class Normalizer:
     def _fill(self, record: SpanRecord, kind: str, raw: dict[str, Any]) -> None:
         if kind == "response":
             raw = _response_fields(raw)
-        fields: dict[str, Any] = {}
-        for key, value in raw.items():
-            if key.startswith("_"):
-                continue
-            if not self.capture_content and key in CONTENT_KEYS:
-                if value is not None:
-                    fields[key] = REDACTED
-                continue
-            fields[key] = value
+        fields = raw
+        if not self.capture_content or kind == "response" or _has_private(raw):
+            fields = {}
+            for key, value in raw.items():
+                if key.startswith("_"):
+                    continue
+                if not self.capture_content and key in CONTENT_KEYS:
+                    if value is not None:
+                        fields[key] = REDACTED
+                    continue
+                fields[key] = value
         # the common case, all of it plain JSON and small: one encode in C for the whole span
         # instead of one per field; the text is what the database stores and what ``data``
         # decodes from if it is ever read (see SpanRecord)
         text = plain_json_text(fields, self.max_field_bytes)
         if text is not None:
             # tool calls and the like hold only strings: their dict needs no decoded copy
-            flat = all(type(v) in _SCALARS for v in fields.values())
+            flat = _SCALARS.issuperset(map(type, fields.values()))
             record.set_data_text(text, fields if flat else None)
             data = fields  # plain JSON values: read the columns below straight from them
         else:
@@ -276,13 +287,23 @@ def span_kind(span_data: Any) -> str:
     """The span's own type: task/turn stay distinct from custom; unknown types pass through."""
     if span_data is None:
         return "unknown"
+    cls = type(span_data)
+    kind = _KINDS.get(cls)
+    if kind is not None:
+        return kind
     try:
         kind = span_data.type
     except Exception:
         kind = None
     if not isinstance(kind, str) or not kind:
-        kind = type(span_data).__name__.removesuffix("SpanData").lower() or "unknown"
-    return clean_text(kind)[:64]
+        kind = cls.__name__.removesuffix("SpanData").lower() or "unknown"
+    kind = clean_text(kind)[:64]
+    if cls.__module__.startswith("agents."):
+        _KINDS[cls] = kind  # the SDK's classes name their type as a constant
+    return kind
+
+
+_KINDS: dict[type, str] = {}
 
 
 def display_name(kind: str, data: dict[str, Any]) -> str:
@@ -319,29 +340,50 @@ def _slot_names(cls: type) -> tuple[str, ...]:
     return names
 
 
-def _fields(span_data: Any) -> dict[str, Any]:
+def _fields(span_data: Any, private: bool = True) -> dict[str, Any]:
     """All fields of a span-data object (``__slots__`` on new SDKs, ``__dict__`` on old ones):
-    ``export()`` drops some (response output and input), so it is only the last resort."""
+    ``export()`` drops some (response output and input), so it is only the last resort.
+    ``private=False`` leaves out the ``_``-prefixed slots (only response spans read one)."""
     if span_data is None:
         return {}
     fields: dict[str, Any] = {}
     try:
-        for name in _slot_names(type(span_data)):
+        names = _slot_names(type(span_data))
+        for name in names if private else _public_slot_names(type(span_data)):
             try:
                 fields[name] = getattr(span_data, name)
             except AttributeError:
                 continue
         fields.update(getattr(span_data, "__dict__", None) or {})
+        if not fields:
+            fields = _exported(span_data)
     except Exception:
         fields = {}
-    if not fields:
-        try:
-            exported = span_data.export()
-            if isinstance(exported, dict):
-                fields = {k: v for k, v in exported.items() if k != "type"}
-        except Exception:
-            fields = {}
     return fields
+
+
+def _exported(span_data: Any) -> dict[str, Any]:
+    try:
+        exported = span_data.export()
+        if isinstance(exported, dict):
+            return {k: v for k, v in exported.items() if k != "type"}
+    except Exception:
+        pass
+    return {}
+
+
+_PUBLIC: dict[type, tuple[str, ...]] = {}
+
+
+def _public_slot_names(cls: type) -> tuple[str, ...]:
+    names = _PUBLIC.get(cls)
+    if names is None:
+        names = _PUBLIC[cls] = tuple(n for n in _slot_names(cls) if not n.startswith("_"))
+    return names
+
+
+def _has_private(fields: dict[str, Any]) -> bool:
+    return any(type(key) is not str or key.startswith("_") for key in fields)
 
 
 def _response_fields(raw: dict[str, Any]) -> dict[str, Any]:
@@ -366,6 +408,35 @@ def _response_fields(raw: dict[str, Any]) -> dict[str, Any]:
     if out.get("usage") is None:
         out["usage"] = _attr(response, "usage")
     return out
+
+
+def _sdk_span_parts(span: Any) -> tuple[Any, ...] | None:
+    """The SDK's own span class, read through the attributes behind its properties (a call
+    each, seven per span): (span_data, trace_id, span_id, parent_id, started_at, ended_at,
+    error). None for any other class, or when an id is not what ``_text_attr`` passes as is:
+    the caller then takes the general path."""
+    cls = type(span)
+    direct = _DIRECT.get(cls)
+    if direct is None:
+        direct = _DIRECT[cls] = (
+            cls.__name__ == "SpanImpl" and cls.__module__ == "agents.tracing.spans"
+        )
+    if not direct:
+        return None
+    try:
+        trace_id, span_id, parent_id = span._trace_id, span._span_id, span._parent_id
+        parts = (span._span_data, trace_id, span_id, parent_id)
+        parts += (span._started_at, span._ended_at, span._error)
+    except AttributeError:  # another SDK version's internals: the properties will do
+        _DIRECT[cls] = False
+        return None
+    for value in (trace_id, span_id) if parent_id is None else (trace_id, span_id, parent_id):
+        if type(value) is not str or not value or len(value) > 512 or not value.isascii():
+            return None
+    return parts
+
+
+_DIRECT: dict[type, bool] = {}
 
 
 def _attr(obj: Any, name: str) -> Any:
