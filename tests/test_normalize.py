@@ -132,3 +132,40 @@ def test_another_sdk_layout_falls_back_to_the_properties(spans: list[Any]) -> No
     finally:
         normalize._DIRECT.clear()
         normalize._DIRECT.update(saved)
+
+
+def test_sdk_time_text_is_stored_as_formatting_would_store_it(spans: list[Any]) -> None:
+    """SQLite rows slice the SDK's ISO text instead of formatting the datetime: same text,
+    and never a stale one once the record's times change."""
+    from datetime import timedelta
+
+    from turnscope.store.writer import _sqlite_times, sqlite_time
+
+    records = [Normalizer().span(span, 0.0) for span in spans]
+    # the SDK's shape is taken (it omits the fraction when the microsecond is 0: 1 in 10^6)
+    assert sum(r.iso_times is not None for r in records) >= len(records) - 1
+    for record in records:
+        expected = (sqlite_time(record.started_at), sqlite_time(record.ended_at))
+        assert _sqlite_times(record) == expected
+        later = record.copy(ended_at=record.ended_at + timedelta(seconds=1))
+        assert _sqlite_times(later) == (expected[0], sqlite_time(later.ended_at))
+        assert _sqlite_times(later)[1] != expected[1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-12-01T17:04:11.123456+01:00",
+        "2026-12-01T17:04:11,123456+00:00",
+        "2026-12-01T17:04:11Z",
+        "2026-13-45T99:99:99.999999+00:00",
+    ],
+)
+def test_other_time_shapes_are_parsed_and_formatted(spans: list[Any], text: str) -> None:
+    from turnscope.store.writer import _sqlite_times, sqlite_time
+
+    span = spans[0]
+    span._started_at = text
+    record = Normalizer().span(span, 1_700_000_000.0)
+    assert record.iso_times is None
+    assert _sqlite_times(record)[0] == sqlite_time(record.started_at)

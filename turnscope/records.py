@@ -112,6 +112,7 @@ class SpanRecord:
         "error_message",
         "exception",
         "input_tokens",
+        "iso_times",
         "kind",
         "model",
         "name",
@@ -172,6 +173,9 @@ class SpanRecord:
         # ``data`` as JSON text; None whenever ``data`` may differ from it
         self.data_json = data_json
         self._data = data if data is not None or data_json is not None else {}
+        # (started_at, its ISO text, ended_at, its ISO text) as the SDK wrote them: the
+        # writer reuses the text while the datetimes are still these very objects
+        self.iso_times: tuple[Any, ...] | None = None
 
     @property
     def data(self) -> dict[str, Any]:

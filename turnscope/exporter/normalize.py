@@ -70,6 +70,25 @@ def parse_time(value: Any, fallback: float | None = None) -> datetime | None:
     return None
 
 
+def _sdk_time(value: Any) -> datetime | None:
+    """The SDK's own timestamp (``datetime.now(timezone.utc).isoformat()``: exactly
+    ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``) parsed; None for any other value or shape. Its text
+    then goes to SQLite as is (see ``SpanRecord.iso_times``)."""
+    if (
+        type(value) is str
+        and len(value) == 32
+        and value[10] == "T"
+        and value[19] == "."
+        and value.endswith("+00:00")
+        and value[11:13] != "24"
+    ):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
 _FRACTION = re.compile(r"\.(\d+)")
 
 
@@ -186,15 +205,14 @@ class Normalizer:
             )
         span_data, trace_id, span_id, parent_id, started, ended, error = parts
         kind = span_kind(span_data)
-        record = SpanRecord(
-            trace_id,
-            span_id,
-            parent_id,
-            kind,
-            kind,
-            parse_time(started, wall),
-            parse_time(ended),
-        )
+        started_at, ended_at = _sdk_time(started), _sdk_time(ended)
+        if started_at is None or ended_at is None:
+            started_at, ended_at = parse_time(started, wall), parse_time(ended)
+            iso_times = None
+        else:
+            iso_times = (started_at, started, ended_at, ended)
+        record = SpanRecord(trace_id, span_id, parent_id, kind, kind, started_at, ended_at)
+        record.iso_times = iso_times
         if error:
             self._error(record, error)
         self._fill(record, kind, _fields(span_data, private=kind == "response"))

@@ -238,16 +238,17 @@ def _postgres_spans(conn: Connection, values: list[tuple[Any, ...]], staged: boo
 
 def _span_values(
     span: SpanRecord,
-    when: Callable[[datetime], Any],
+    times: Callable[[SpanRecord], tuple[Any, Any]],
     flag: Callable[[bool], Any],
     null: Any = None,
 ) -> tuple[Any, ...]:
     """One span as the upsert's parameters, in ``SPAN_COLUMNS`` order; the data's JSON text is
-    reused when the normaliser made it. ``when`` and ``flag`` store times and booleans the way
-    SQLAlchemy's types do on that database (so readers see no difference); ``null`` stands for
-    a missing value (see ``SQLITE_NULL``)."""
+    reused when the normaliser made it. ``times`` and ``flag`` store times and booleans the
+    way SQLAlchemy's types do on that database (so readers see no difference); ``null`` stands
+    for a missing value (see ``SQLITE_NULL``)."""
     data = span.data_json if span.data_json is not None else _json_text(span.data)
-    exc, started, ended = span.exception, span.started_at, span.ended_at
+    exc = span.exception
+    started, ended = times(span)
     parent, agent, turn, duration = span.parent_id, span.agent, span.turn, span.duration_ms
     message, error, model, tool = span.error_message, span.error_data, span.model, span.tool_name
     tokens_in, tokens_out = span.input_tokens, span.output_tokens
@@ -259,8 +260,8 @@ def _span_values(
         span.name,
         null if agent is None else agent,
         null if turn is None else turn,
-        null if started is None else when(started),
-        null if ended is None else when(ended),
+        null if started is None else started,
+        null if ended is None else ended,
         null if duration is None else duration,
         span.status,
         null if message is None else message,
@@ -273,6 +274,28 @@ def _span_values(
         null if tokens_out is None else tokens_out,
         span.seq,
         flag(span.truncated),
+    )
+
+
+def _db_times(span: SpanRecord) -> tuple[Any, Any]:
+    started, ended = span.started_at, span.ended_at
+    return (
+        None if started is None else to_db_time(started),
+        None if ended is None else to_db_time(ended),
+    )
+
+
+def _sqlite_times(span: SpanRecord) -> tuple[str | None, str | None]:
+    """Start and end as SQLite DateTime text; sliced from the SDK's own ISO text while the
+    record still holds the datetimes parsed from it (5x cheaper than formatting them)."""
+    started, ended = span.started_at, span.ended_at
+    iso = span.iso_times
+    if iso is not None and iso[0] is started and iso[2] is ended:
+        # YYYY-MM-DDTHH:MM:SS.ffffff+00:00 -> YYYY-MM-DD HH:MM:SS.ffffff (normalize._sdk_time)
+        return iso[1][:10] + " " + iso[1][11:26], iso[3][:10] + " " + iso[3][11:26]
+    return (
+        None if started is None else sqlite_time(started),
+        None if ended is None else sqlite_time(ended),
     )
 
 
@@ -408,13 +431,13 @@ class DbSink:
         runs = [run_row(r, now) for r in batch.runs]
         dialect = self.engine.dialect.name
         if dialect == "sqlite":
-            spans = [_span_values(s, sqlite_time, int, SQLITE_NULL) for s in latest.values()]
+            spans = [_span_values(s, _sqlite_times, int, SQLITE_NULL) for s in latest.values()]
             return PreparedBatch(
                 SqliteRows(_SQLITE_SPANS_HEAD, _SQLITE_SPANS_TAIL, spans),
                 _sqlite_rows(RUNS, runs, ("trace_id",)),
             )
         if dialect == "postgresql":
-            return PreparedBatch([_span_values(s, to_db_time, bool) for s in latest.values()], runs)
+            return PreparedBatch([_span_values(s, _db_times, bool) for s in latest.values()], runs)
         return PreparedBatch([span_row(s) for s in latest.values()], runs)  # pragma: no cover
 
     def commit(self, prepared: PreparedBatch) -> None:
