@@ -201,3 +201,29 @@ def _same(original: Any, converted: Any) -> bool:
     if isinstance(original, int) and not isinstance(original, bool):
         return converted == original or converted == str(original)
     return converted == original
+
+
+def test_repeated_calls_of_a_successful_run_are_found_on_first_use_only() -> None:
+    """The worker analyses every run it writes; only a failed run's verdict needs the
+    repeated calls, so a successful run's are found when a reader asks for them."""
+    spans = [span("agent", "a1", None, 0, 10, name="Helper")]
+    for i in range(3):
+        spans.append(span("generation", f"g{i}", "a1", 1 + 2 * i, 1.5 + 2 * i))
+        args = '{"q": "same", "n": 1}' if i < 2 else '{"n": 1,  "q": "same"}'
+        spans.append(
+            span(
+                "function",
+                f"f{i}",
+                "a1",
+                2 + 2 * i,
+                2.5 + 2 * i,
+                tool_name="lookup",
+                data={"name": "lookup", "input": args, "output": "x"},
+            )
+        )
+    analysis = analyze(ended_trace(), spans)
+    assert analysis.run.status == "succeeded"
+    assert analysis.found_loops is None  # not computed while writing
+    assert analysis.loops == [
+        {"tool": "lookup", "arguments": '{"n": 1, "q": "same"}', "count": 3, "span_id": "f0"}
+    ]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -57,7 +57,15 @@ class Analysis:
     failures: list[SpanFailure]
     verdict: Verdict
     run: RunRecord
-    loops: list[dict[str, Any]] = field(default_factory=list)
+    found_loops: list[dict[str, Any]] | None = None
+
+    @property
+    def loops(self) -> list[dict[str, Any]]:
+        """Repeated identical tool calls (``repeated_tool_calls``), found on first use: only
+        a failed run's verdict needs them, and the worker analyses every run it writes."""
+        if self.found_loops is None:
+            self.found_loops = repeated_tool_calls(self.structure)
+        return self.found_loops
 
 
 def analyze(info: TraceInfo, spans: list[SpanRecord], *, process_alive: bool = True) -> Analysis:
@@ -66,7 +74,7 @@ def analyze(info: TraceInfo, spans: list[SpanRecord], *, process_alive: bool = T
     failures = _failures(st)
     run_exc = _run_exception(info, st)
     ended = info.ended_at is not None and not _open_roots(st)
-    loops = repeated_tool_calls(st)
+    loops = None
 
     if not ended:
         status = RUNNING if process_alive else INCOMPLETE
@@ -89,6 +97,7 @@ def analyze(info: TraceInfo, spans: list[SpanRecord], *, process_alive: bool = T
     elif status == INCOMPLETE:
         verdict = _incomplete(info, st, failures)
     else:
+        loops = repeated_tool_calls(st)
         verdict = _failure(st, failures, run_exc, loops)
     verdict.recovered_errors = _recovered_groups(failures)
     run = _summary(info, st, failures, verdict, run_exc)

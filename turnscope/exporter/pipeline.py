@@ -310,8 +310,8 @@ class Pipeline:
         need_load = self._need_load(events)
         # a span that starts and ends within one batch is normalised once, at its end
         ending = {id(obj) for code, obj, _w, _e, _x in events if code == SPAN_END}
+        self.processed += len(events)
         for code, obj, wall, exc, extra in events:
-            self.processed += 1
             try:
                 if code == SPAN_START and id(obj) in ending and extra is None:
                     self._early_seq[id(obj)] = next_seq()
@@ -329,6 +329,7 @@ class Pipeline:
         self._fold_drops(touched, need_load)
         now = time.monotonic()
         for trace_id, state in touched.items():
+            state.touched = now
             if self._analysis_due(state, now):
                 self._analyze(trace_id, state, batch, now)
             else:
@@ -385,11 +386,12 @@ class Pipeline:
     def _need_load(self, events: list[tuple[Any, ...]]) -> dict[str, tuple[Any, list[Any]]]:
         """Load stored state for traces this worker does not hold (evicted, resumed, or
         started by another process) — one query per batch, not one per trace."""
-        unknown: set[str] = set()
-        for _code, obj, _wall, _exc, _extra in events:
-            trace_id = _trace_id(obj)
-            if trace_id and trace_id not in self.traces:
-                unknown.add(trace_id)
+        traces = self.traces
+        unknown = {
+            trace_id
+            for trace_id in {_trace_id(obj) for _code, obj, _w, _e, _x in events}
+            if trace_id and trace_id not in traces
+        }
         if not unknown:
             return {}
         for state in self.sinks:
@@ -413,8 +415,7 @@ class Pipeline:
                 state.assigned[span.span_id] = (span.agent, span.turn)
             self.traces[trace_id] = state
             self._stamp(state.info)
-        state.touched = time.monotonic()
-        touched[trace_id] = state
+        touched[trace_id] = state  # its ``touched`` time is set at the end of the batch
         return state
 
     def _stamp(self, info: TraceInfo) -> None:
@@ -825,7 +826,7 @@ def _trace_id(obj: Any) -> str | None:
         value = obj.trace_id
     except Exception:
         return None
-    return value if isinstance(value, str) else None
+    return value if type(value) is str or isinstance(value, str) else None
 
 
 def _span_id(obj: Any) -> str | None:
