@@ -169,3 +169,23 @@ def test_other_time_shapes_are_parsed_and_formatted(spans: list[Any], text: str)
     record = Normalizer().span(span, 1_700_000_000.0)
     assert record.iso_times is None
     assert _sqlite_times(record)[0] == sqlite_time(record.started_at)
+
+
+def test_private_attributes_of_any_span_data_stay_out_of_the_data() -> None:
+    class Data:  # a span-data class with a __dict__ (no slots), as user code may write
+        type = "custom"
+
+        def __init__(self) -> None:
+            self.name = "step"
+            self.data = {"n": 1}
+            self._cache = "not for storage"
+
+    class Span:
+        trace_id, span_id, parent_id = "trace_1", "span_1", None
+        started_at = ended_at = "2026-12-01T17:04:11.123456+00:00"
+        error = None
+        span_data = Data()
+
+    record = Normalizer().span(Span(), 0.0)
+    assert record.data == {"name": "step", "data": {"n": 1}}
+    assert record.name == "step" and record.iso_times is not None

@@ -253,7 +253,7 @@ class Normalizer:
         if kind == "response":
             raw = _response_fields(raw)
         fields = raw
-        if not self.capture_content or kind == "response" or _has_private(raw):
+        if not self.capture_content or kind == "response":  # else _fields left out "_" keys
             fields = {}
             for key, value in raw.items():
                 if key.startswith("_"):
@@ -361,23 +361,29 @@ def _slot_names(cls: type) -> tuple[str, ...]:
 def _fields(span_data: Any, private: bool = True) -> dict[str, Any]:
     """All fields of a span-data object (``__slots__`` on new SDKs, ``__dict__`` on old ones):
     ``export()`` drops some (response output and input), so it is only the last resort.
-    ``private=False`` leaves out the ``_``-prefixed slots (only response spans read one)."""
+    ``private=False`` leaves out ``_``-prefixed names (only response spans read one)."""
     if span_data is None:
         return {}
     fields: dict[str, Any] = {}
     try:
-        names = _slot_names(type(span_data))
-        for name in names if private else _public_slot_names(type(span_data)):
+        cls = type(span_data)
+        for name in _slot_names(cls) if private else _public_slot_names(cls):
             try:
                 fields[name] = getattr(span_data, name)
             except AttributeError:
                 continue
-        fields.update(getattr(span_data, "__dict__", None) or {})
+        extra = getattr(span_data, "__dict__", None)
+        if extra:
+            fields.update(extra if private else _public(extra))
         if not fields:
-            fields = _exported(span_data)
+            fields = _exported(span_data) if private else _public(_exported(span_data))
     except Exception:
         fields = {}
     return fields
+
+
+def _public(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in fields.items() if type(k) is not str or not k.startswith("_")}
 
 
 def _exported(span_data: Any) -> dict[str, Any]:
@@ -398,10 +404,6 @@ def _public_slot_names(cls: type) -> tuple[str, ...]:
     if names is None:
         names = _PUBLIC[cls] = tuple(n for n in _slot_names(cls) if not n.startswith("_"))
     return names
-
-
-def _has_private(fields: dict[str, Any]) -> bool:
-    return any(type(key) is not str or key.startswith("_") for key in fields)
 
 
 def _response_fields(raw: dict[str, Any]) -> dict[str, Any]:
