@@ -896,8 +896,8 @@ def _summary(
     run_exc: ExceptionInfo | None,
 ) -> RunRecord:
     models = [s for s in st.spans if s.kind in MODEL_KINDS]
-    input_tokens = sum(s.input_tokens or 0 for s in models)
-    output_tokens = sum(s.output_tokens or 0 for s in models)
+    input_tokens = sum([s.input_tokens or 0 for s in models])
+    output_tokens = sum([s.output_tokens or 0 for s in models])
     if not (input_tokens or output_tokens):
         for kind in ("turn", "task"):
             group = [s for s in st.spans if s.kind == kind]
@@ -907,9 +907,10 @@ def _summary(
                 break
     starts = [s.started_at for s in st.spans if s.started_at]
     ends = [s.ended_at for s in st.spans if s.ended_at]
-    started_at = info.started_at or (min(starts) if starts else None)
-    if starts and started_at and min(starts) < started_at:
-        started_at = min(starts)
+    first = min(starts) if starts else None
+    started_at = info.started_at or first
+    if first and started_at and first < started_at:
+        started_at = first
     ended_at: datetime | None = None
     if verdict.status not in (RUNNING,):
         candidates = [t for t in (info.ended_at, max(ends) if ends else None) if t is not None]
@@ -944,7 +945,7 @@ def _summary(
         error_count=len(failures),
         fatal_error_count=len(fatal) if verdict.status == FAILED else 0,
         recovered_error_count=len(failures) - (len(fatal) if verdict.status == FAILED else 0),
-        tool_calls=sum(1 for s in st.spans if s.kind == "function"),
+        tool_calls=len([s for s in st.spans if s.kind == "function"]),
         model_calls=len(models),
         input_tokens=input_tokens,
         output_tokens=output_tokens,
@@ -952,7 +953,7 @@ def _summary(
         final_output=_final_output(models) if verdict.status != FAILED else None,
         first_error=first_error,
         exception=run_exc,
-        truncated=any(s.truncated for s in st.spans),
+        truncated=any([s.truncated for s in st.spans]),
         dropped_spans=info.dropped_spans,
         streamed=info.streamed,
     )

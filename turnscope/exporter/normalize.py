@@ -274,17 +274,23 @@ class Normalizer:
             data = fields  # plain JSON values: read the columns below straight from them
         else:
             data = record.data = self._convert_fields(record, fields)
-        record.name = _plain(display_name(kind, data))
-        model = data.get("model")
-        if isinstance(model, str):
-            record.model = _plain(model)
-        if kind == "function":
+        if kind == "function":  # the most common span: its name is the tool's
             name = data.get("name")
-            record.tool_name = _plain(name) if isinstance(name, str) else None
+            record.tool_name = _plain(name) if type(name) is str or isinstance(name, str) else None
+            record.name = record.tool_name[:256] if record.tool_name else kind
+        else:
+            record.name = _plain(display_name(kind, data))
+        model = data.get("model")
+        if model is not None and isinstance(model, str):
+            record.model = _plain(model)
         usage = data.get("usage")
-        if isinstance(usage, dict):
-            record.input_tokens = _int(usage.get("input_tokens", usage.get("prompt_tokens")))
-            record.output_tokens = _int(usage.get("output_tokens", usage.get("completion_tokens")))
+        if usage is not None and isinstance(usage, dict):
+            tokens = usage.get("input_tokens")
+            record.input_tokens = _int(usage.get("prompt_tokens") if tokens is None else tokens)
+            tokens = usage.get("output_tokens")
+            record.output_tokens = _int(
+                usage.get("completion_tokens") if tokens is None else tokens
+            )
 
     def _convert_fields(self, record: SpanRecord, fields: dict[str, Any]) -> dict[str, Any]:
         """Field by field, each within the byte budget, cuts marked (hostile or large data)."""
@@ -445,15 +451,31 @@ def _sdk_span_parts(span: Any) -> tuple[Any, ...] | None:
         return None
     try:
         trace_id, span_id, parent_id = span._trace_id, span._span_id, span._parent_id
-        parts = (span._span_data, trace_id, span_id, parent_id)
-        parts += (span._started_at, span._ended_at, span._error)
+        if not (
+            type(trace_id) is str
+            and type(span_id) is str
+            and 0 < len(trace_id) <= 512
+            and 0 < len(span_id) <= 512
+            and trace_id.isascii()
+            and span_id.isascii()
+            and (
+                parent_id is None
+                or (type(parent_id) is str and 0 < len(parent_id) <= 512 and parent_id.isascii())
+            )
+        ):
+            return None
+        return (
+            span._span_data,
+            trace_id,
+            span_id,
+            parent_id,
+            span._started_at,
+            span._ended_at,
+            span._error,
+        )
     except AttributeError:  # another SDK version's internals: the properties will do
         _DIRECT[cls] = False
         return None
-    for value in (trace_id, span_id) if parent_id is None else (trace_id, span_id, parent_id):
-        if type(value) is not str or not value or len(value) > 512 or not value.isascii():
-            return None
-    return parts
 
 
 _DIRECT: dict[type, bool] = {}
