@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -114,10 +115,14 @@ def worker_throughput(db: str, traces: int) -> tuple[float, dict[str, Any]]:
     produce(traces)
     set_trace_processors([])
     spans = traces * SPANS_PER_TRACE
+    full = gc.get_stats()[2]["collections"]
     started = time.perf_counter()
     assert processor.flush(600)
     elapsed = time.perf_counter() - started
     stats = processor.stats()
+    # a full collection (~15% of a drain here) walks every object of the process: whether one
+    # falls inside the drain depends on what the producer allocated before it
+    stats["full_collections"] = gc.get_stats()[2]["collections"] - full
     processor.shutdown(60)
     assert stats["written"] >= spans, stats
     return spans / elapsed, stats
@@ -288,16 +293,21 @@ def main() -> None:
     if pg is not None:
         targets["postgresql"] = lambda n: pg.create_database(f"ingest_{n}")
     rates: dict[str, list[float]] = {name: [] for name in [*targets, "baseline"]}
+    collections: dict[str, list[int]] = {name: [] for name in targets}
     for round_ in range(args.rounds):
         rates["baseline"].append(baseline(tmp / f"base-{round_}.db", args.traces))
         for name, make in targets.items():
-            rate, _ = worker_throughput(make(round_), args.traces)
+            rate, stats = worker_throughput(make(round_), args.traces)
             rates[name].append(rate)
+            collections[name].append(stats["full_collections"])
     base = statistics.median(rates["baseline"])
-    print(f"{'target':<12}{'spans/s':>12}{'vs baseline':>14}")
+    print(f"{'target':<12}{'spans/s':>12}{'vs baseline':>14}   each round")
     for name, values in rates.items():
         rate = statistics.median(values)
-        print(f"{name:<12}{rate:>12,.0f}{rate / base:>13.2f}x")
+        rounds = " ".join(f"{v / 1000:.1f}k" for v in values)
+        print(f"{name:<12}{rate:>12,.0f}{rate / base:>13.2f}x   {rounds}")
+    for name, counts in collections.items():
+        print(f"full garbage collections during each {name} drain: {counts}")
     print("\nWhere the worker's time goes (SQLite, us per span, median of rounds):")
     parts = [stages(tmp / f"stages-{r}.db", args.traces) for r in range(args.rounds)]
     for key in parts[0]:
