@@ -189,3 +189,26 @@ def test_private_attributes_of_any_span_data_stay_out_of_the_data() -> None:
     record = Normalizer().span(Span(), 0.0)
     assert record.data == {"name": "step", "data": {"n": 1}}
     assert record.name == "step" and record.iso_times is not None
+
+
+def test_span_data_that_cannot_be_read_falls_back_to_its_export() -> None:
+    class Data:
+        __slots__ = ("name",)
+        type = "custom"
+
+        def __getattribute__(self, name: str) -> Any:
+            if name == "name":
+                raise RuntimeError("broken property")
+            return object.__getattribute__(self, name)
+
+        def export(self) -> dict[str, Any]:
+            return {"type": "custom", "name": "exported", "_hidden": 1}
+
+    class Span:
+        trace_id, span_id, parent_id = "trace_1", "span_1", None
+        started_at = ended_at = None
+        error = None
+        span_data = Data()
+
+    record = Normalizer().span(Span(), 1_700_000_000.0)
+    assert record.data == {"name": "exported"} and record.name == "exported"

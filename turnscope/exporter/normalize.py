@@ -381,10 +381,10 @@ def _fields(span_data: Any, private: bool = True) -> dict[str, Any]:
         extra = getattr(span_data, "__dict__", None)
         if extra:
             fields.update(extra if private else _public(extra))
-        if not fields:
-            fields = _exported(span_data) if private else _public(_exported(span_data))
     except Exception:
         fields = {}
+    if not fields:
+        fields = _exported(span_data) if private else _public(_exported(span_data))
     return fields
 
 

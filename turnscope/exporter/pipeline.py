@@ -826,7 +826,7 @@ def _trace_id(obj: Any) -> str | None:
         value = obj.trace_id
     except Exception:
         return None
-    return value if type(value) is str or isinstance(value, str) else None
+    return value if isinstance(value, str) else None
 
 
 def _span_id(obj: Any) -> str | None:
