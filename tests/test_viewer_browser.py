@@ -177,16 +177,28 @@ def test_filter_to_failed_runs_and_open_one(server: ViewerServer, page: Page) ->
     page.check("back-to-runs")
 
 
-def test_a_click_on_the_chart_filters_to_that_bar(server: ViewerServer, page: Page) -> None:
-    """The runs-over-time chart (plain SVG): clicking a failure category's bar filters the list
-    to that category and time bucket, and the shared URL holds the whole filter."""
+@pytest.mark.parametrize("how", ["mouse", "keyboard"])
+def test_a_click_on_the_chart_filters_to_that_bar(
+    server: ViewerServer, page: Page, how: str
+) -> None:
+    """The runs-over-time chart (plain SVG): clicking a failure category's bar (or Enter on a
+    bar reached by keyboard) filters the list to that category and time bucket, and the
+    shared URL holds the whole filter."""
     page.goto(server.url + "/")
     bars = page.tab.locator(".turnscope-bars rect[data-series]")
     bars.first.wait_for(timeout=WAIT_MS)
     page.check("chart")
     series = [bars.nth(i).get_attribute("data-series") for i in range(bars.count())]
     index = series.index("max_turns_exceeded")
-    bars.nth(index).click()
+    bar = bars.nth(index)
+    if how == "mouse":
+        bar.click()
+    else:
+        assert (bar.get_attribute("role"), bar.get_attribute("tabindex")) == ("button", "0")
+        assert "max" in (bar.get_attribute("aria-label") or "").lower()
+        bar.focus()  # only a focusable element takes it, and the key goes where focus is
+        assert bar.evaluate("node => node.getRootNode().activeElement === node")  # shadow DOM
+        page.tab.keyboard.press("Enter")
     # the URL is rewritten as the rerun's widgets report their values: wait for all of them
     wanted = ("category=max_turns_exceeded", "range=custom", "since=", "until=")
     page.tab.wait_for_url(lambda url: all(part in url for part in wanted), timeout=WAIT_MS)
@@ -199,7 +211,7 @@ def test_a_click_on_the_chart_filters_to_that_bar(server: ViewerServer, page: Pa
     )
     assert expected >= 1
     page.text(f"Runs 1–{expected} of {expected}.")
-    page.check("chart-click")
+    page.check(f"chart-{how}")
 
 
 def test_deep_links_to_a_run_and_a_span(server: ViewerServer, page: Page) -> None:
