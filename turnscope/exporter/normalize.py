@@ -274,12 +274,10 @@ class Normalizer:
             data = fields  # plain JSON values: read the columns below straight from them
         else:
             data = record.data = self._convert_fields(record, fields)
-        if kind == "function":  # the most common span: its name is the tool's
+        record.name = _plain(display_name(kind, data))
+        if kind == "function":
             name = data.get("name")
-            record.tool_name = _plain(name) if type(name) is str or isinstance(name, str) else None
-            record.name = record.tool_name[:256] if record.tool_name else kind
-        else:
-            record.name = _plain(display_name(kind, data))
+            record.tool_name = _plain(name) if isinstance(name, str) else None
         model = data.get("model")
         if model is not None and isinstance(model, str):
             record.model = _plain(model)

@@ -262,9 +262,9 @@ class Pipeline:
     def _housekeep(self, now: float) -> None:
         """Heartbeat the sinks, analyse put-off traces and evict ended ones from memory."""
         self._analyze_dirty(now)
-        self._settle_all()  # the heartbeat would wait for the write lock anyway
         if now - self._last_heartbeat >= self.heartbeat_interval:
             self._last_heartbeat = now
+            self._settle_all()  # the heartbeat would wait for the write lock anyway
             for state in self.sinks:
                 if state.opened:
                     try:
@@ -386,12 +386,11 @@ class Pipeline:
     def _need_load(self, events: list[tuple[Any, ...]]) -> dict[str, tuple[Any, list[Any]]]:
         """Load stored state for traces this worker does not hold (evicted, resumed, or
         started by another process) — one query per batch, not one per trace."""
-        traces = self.traces
-        unknown = {
-            trace_id
-            for trace_id in {_trace_id(obj) for _code, obj, _w, _e, _x in events}
-            if trace_id and trace_id not in traces
-        }
+        unknown: set[str] = set()
+        for _code, obj, _wall, _exc, _extra in events:
+            trace_id = _trace_id(obj)
+            if trace_id and trace_id not in self.traces:
+                unknown.add(trace_id)
         if not unknown:
             return {}
         for state in self.sinks:

@@ -37,7 +37,6 @@ class Budget:
 
 
 _dumps = jsontext.dumps
-_loads = jsontext.loads
 _scan = json.JSONDecoder().scan_once  # our own encoder's text: no whitespace to skip
 
 
