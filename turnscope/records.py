@@ -28,17 +28,50 @@ CATEGORIES = (
     "input_guardrail_tripwire",
     "output_guardrail_tripwire",
     "tool_guardrail_tripwire",
+    "guardrail_error",
     "tool_error",
     "tool_timeout",
     "tool_not_found",
+    "mcp_error",
     "invalid_final_output",
     "model_error",
     "model_behavior_error",
     "handoff_error",
+    "session_error",
+    "config_error",
+    "tracing_error",
     "agent_error",
     "cancelled",
     "incomplete",
     "unknown",
+)
+
+# The finer cause inside a category (``Verdict.reason``), by category.
+REASONS: dict[str, tuple[str, ...]] = {
+    "model_error": (
+        "rate_limited",
+        "quota_exceeded",
+        "context_length_exceeded",
+        "invalid_request",
+        "auth",
+        "not_found",
+        "server_error",
+        "connection",
+        "timeout",
+        "bad_response",
+    ),
+    "mcp_error": ("connect", "list_tools", "call"),
+    "agent_error": ("hook",),
+}
+ALL_REASONS = tuple(dict.fromkeys(r for rs in REASONS.values() for r in rs))
+
+# What a person should look at in a run whose status looks fine or whose cause lies elsewhere.
+WARNING_KINDS = (
+    "tool_reported_error",
+    "nested_run_failed",
+    "guardrail_tripped_unenforced",
+    "empty_final_output",
+    "refusal",
 )
 
 # Span kinds. Task and turn spans export as "custom" but keep their own kind here.
@@ -267,11 +300,45 @@ class Evidence:
 
 
 @dataclass(slots=True)
+class RunWarning:
+    """Something to look at in a run that looks fine, or whose cause lies elsewhere."""
+
+    kind: str
+    message: str
+    agent: str | None = None
+    turn: int | None = None
+    span_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (the CLI JSON shape)."""
+        return {
+            "kind": self.kind,
+            "message": self.message,
+            "agent": self.agent,
+            "turn": self.turn,
+            "span_id": self.span_id,
+        }
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> RunWarning:
+        """Inverse of ``to_dict``."""
+        turn = value.get("turn")
+        return cls(
+            kind=str(value.get("kind", "")),
+            message=str(value.get("message", "")),
+            agent=value.get("agent"),
+            turn=turn if isinstance(turn, int) else None,
+            span_id=value.get("span_id"),
+        )
+
+
+@dataclass(slots=True)
 class Verdict:
     """Why a run ended the way it did. Field meanings are in DESIGN.md."""
 
     status: str
     category: str | None = None
+    reason: str | None = None
     message: str | None = None
     exception: str | None = None
     agent: str | None = None
@@ -282,12 +349,14 @@ class Verdict:
     explanation: str = ""
     evidence: list[Evidence] = field(default_factory=list)
     recovered_errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[RunWarning] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-dict form (without trace id / workflow, which the run adds)."""
         return {
             "status": self.status,
             "category": self.category,
+            "reason": self.reason,
             "message": self.message,
             "exception": self.exception,
             "agent": self.agent,
@@ -298,6 +367,7 @@ class Verdict:
             "explanation": self.explanation,
             "recovered_errors": list(self.recovered_errors),
             "evidence": [e.to_dict() for e in self.evidence],
+            "warnings": [w.to_dict() for w in self.warnings],
         }
 
 
