@@ -225,5 +225,11 @@ def test_repeated_calls_of_a_successful_run_are_found_on_first_use_only() -> Non
     assert analysis.run.status == "succeeded"
     assert analysis.found_loops is None  # not computed while writing
     assert analysis.loops == [
-        {"tool": "lookup", "arguments": '{"n": 1, "q": "same"}', "count": 3, "span_id": "f0"}
+        {
+            "tool": "lookup",
+            "arguments": '{"n": 1, "q": "same"}',
+            "count": 3,
+            "span_id": "f0",
+            "span_ids": ["f0", "f1", "f2"],
+        }
     ]

@@ -92,6 +92,18 @@ SPAN_KINDS = (
 )
 MODEL_KINDS = frozenset({"generation", "response"})
 
+# What the normaliser stores in place of content it did not capture (``capture_content=False``).
+NOT_CAPTURED = "[not captured: capture_content=False]"
+NOT_CAPTURED_PREFIX = "[not captured"
+
+
+def is_captured(value: Any) -> bool:
+    """False for absent values and for the normaliser's "not captured" markers."""
+    if value is None:
+        return False
+    return not (isinstance(value, str) and value.startswith(NOT_CAPTURED_PREFIX))
+
+
 # Span status values stored per span.
 SPAN_RUNNING = "running"
 SPAN_OK = "ok"

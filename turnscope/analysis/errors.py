@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from turnscope.content import clip
 from turnscope.records import MODEL_KINDS, ExceptionInfo, SpanRecord
 
 MAX_TURNS = "Max turns exceeded"
@@ -117,6 +118,13 @@ class SpanFailure:
             return name
         return self.span.tool_name if self.span.kind == "function" else None
 
+    def line(self) -> str:
+        """One line for evidence lists: the message, the tool, the detail."""
+        detail = self.detail
+        where = f" ({self.tool})" if self.tool and self.span.kind == "function" else ""
+        text = f"{self.message}{where}"
+        return f"{text}: {clip(detail, 200)}" if detail else text
+
 
 def classify_message(span: SpanRecord, message: str) -> str:
     """Category suggested by one SpanError message on a given kind of span."""
@@ -142,6 +150,19 @@ def classify_message(span: SpanRecord, message: str) -> str:
     if message.startswith("Program"):
         return "model_behavior_error"
     return "agent_error"
+
+
+def kind_category(kind: str) -> str | None:
+    """The category of a failure that escaped from a span of this kind, with no SpanError."""
+    if kind in MODEL_KINDS:
+        return "model_error"
+    if kind == "function":
+        return "tool_error"
+    if kind == "handoff":
+        return "handoff_error"
+    if kind in ("agent", "turn", "guardrail", "custom"):
+        return "agent_error"
+    return None
 
 
 def classify_exception(exc: ExceptionInfo | None) -> str | None:

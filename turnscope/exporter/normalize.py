@@ -19,7 +19,7 @@ from turnscope.exporter.safe import (
     plain_json_text,
     truncate_text,
 )
-from turnscope.records import ExceptionInfo, SpanRecord, TraceInfo
+from turnscope.records import NOT_CAPTURED, ExceptionInfo, SpanRecord, TraceInfo
 
 # Keys of span data that carry prompts, outputs, tool arguments or tool results.
 CONTENT_KEYS = frozenset(
@@ -42,7 +42,6 @@ SAFE_ERROR_KEYS = frozenset(
         "exit_code",
     }
 )
-REDACTED = "[not captured: capture_content=False]"
 # span-data fields worth keeping when a span starts (names, not content)
 LIGHT_KEYS = frozenset(
     {"name", "turn", "agent_name", "from_agent", "to_agent", "model", "server", "output_type"}
@@ -243,7 +242,7 @@ class Normalizer:
         record.error_message = text
         if data is not None:
             if not self.capture_content and isinstance(data, dict):
-                data = {k: (v if k in SAFE_ERROR_KEYS else REDACTED) for k, v in data.items()}
+                data = {k: (v if k in SAFE_ERROR_KEYS else NOT_CAPTURED) for k, v in data.items()}
             value, budget = jsonable(data, self.max_field_bytes)
             record.error_data = value if isinstance(value, dict) else {"value": value}
             if budget.truncated:
@@ -260,7 +259,7 @@ class Normalizer:
                     continue
                 if not self.capture_content and key in CONTENT_KEYS:
                     if value is not None:
-                        fields[key] = REDACTED
+                        fields[key] = NOT_CAPTURED
                     continue
                 fields[key] = value
         # the common case, all of it plain JSON and small: one encode in C for the whole span

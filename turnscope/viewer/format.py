@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from turnscope.analysis.verdict import canonical_args as verdict_canonical_args
+from turnscope import content
 from turnscope.records import MODEL_KINDS, SpanRecord
+
+if TYPE_CHECKING:
+    from turnscope.analysis.verdict import Analysis
 
 STATUS_BADGES = {
     "failed": "● failed",
@@ -101,11 +104,8 @@ def local_time(value: str | datetime | None, offset_minutes: int | None = None) 
 
 
 def clip(text: Any, limit: int = 200) -> str:
-    """One line, at most ``limit`` characters."""
-    if text is None:
-        return ""
-    value = " ".join(str(text).split())
-    return value if len(value) <= limit else value[: limit - 1] + "…"
+    """One line, at most ``limit`` characters (the viewer's default width)."""
+    return content.clip(text, limit)
 
 
 def jaeger_link(base: str | None, trace_id: str, span_id: str | None = None) -> str | None:
@@ -136,48 +136,6 @@ def span_label(span: SpanRecord) -> str:
     return " · ".join(parts)
 
 
-def message_text(item: Any) -> str:
-    """One input/output item of a model call, as a line a person reads."""
-    if isinstance(item, str):
-        return item
-    if not isinstance(item, dict):
-        return json.dumps(item, ensure_ascii=False, default=str)
-    kind = item.get("type")
-    if kind == "function_call" or ("name" in item and "arguments" in item):
-        return f"call {item.get('name')}({item.get('arguments', '')})"
-    if kind == "function_call_output":
-        return f"tool result: {_content(item.get('output'))}"
-    role = item.get("role") or kind or "item"
-    content = item.get("content")
-    if content is None and "text" in item:
-        content = item["text"]
-    if item.get("tool_calls"):
-        calls = ", ".join(
-            f"{c.get('function', {}).get('name')}({c.get('function', {}).get('arguments', '')})"
-            for c in item["tool_calls"]
-            if isinstance(c, dict)
-        )
-        return f"{role}: {_content(content)} → {calls}".strip()
-    return f"{role}: {_content(content)}"
-
-
-def _content(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if isinstance(part, str):
-                parts.append(part)
-            elif isinstance(part, dict):
-                text = part.get("text") or part.get("refusal")
-                parts.append(str(text) if text is not None else json.dumps(part, default=str))
-        return " ".join(parts)
-    return json.dumps(content, ensure_ascii=False, default=str)
-
-
 def model_io(span: SpanRecord) -> tuple[list[str], list[str]]:
     """(what the model saw, what it said) for a generation/response span."""
     data = span.data or {}
@@ -185,7 +143,9 @@ def model_io(span: SpanRecord) -> tuple[list[str], list[str]]:
     said = data.get("output")
     seen_items = seen if isinstance(seen, list) else ([seen] if seen is not None else [])
     said_items = said if isinstance(said, list) else ([said] if said is not None else [])
-    return [message_text(i) for i in seen_items], [message_text(i) for i in said_items]
+    return [content.message_text(i) for i in seen_items], [
+        content.message_text(i) for i in said_items
+    ]
 
 
 def pretty_json(value: Any) -> str:
@@ -223,29 +183,13 @@ def span_dict(span: SpanRecord) -> dict[str, Any]:
     }
 
 
-def canonical_args(args: Any) -> str:
-    """Tool arguments compared by meaning (key order and spacing ignored), as the verdict
-    compares them."""
-    if not isinstance(args, str):
-        return json.dumps(args, sort_keys=True, default=str)
-    return verdict_canonical_args(args)
+def repeated_spans(analysis: Analysis) -> dict[str, int]:
+    """span id -> how many times an identical tool call (same tool, same arguments, same run)
+    was made, for calls made more than once: the verdict's own loops."""
+    return {sid: loop["count"] for loop in analysis.loops for sid in loop["span_ids"]}
 
 
-def repeated_spans(spans: list[SpanRecord]) -> dict[str, int]:
-    """span id -> how many times an identical tool call (same tool, same arguments) was
-    made in the run, for calls made more than once."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    for span in spans:
-        if span.kind != "function" or not span.tool_name:
-            continue
-        args = span.data.get("input")
-        if args is None or (isinstance(args, str) and args.startswith("[not captured")):
-            continue
-        groups.setdefault((span.tool_name, canonical_args(args)), []).append(span.span_id)
-    return {sid: len(ids) for ids in groups.values() if len(ids) > 1 for sid in ids}
-
-
-def first_error_span(analysis: Any) -> str | None:
+def first_error_span(analysis: Analysis) -> str | None:
     """The span to jump to: the verdict's failing span, else the first fatal error, else the
     first recovered one."""
     verdict = analysis.verdict
@@ -266,7 +210,7 @@ def is_model(span: SpanRecord) -> bool:
 # --- exports -----------------------------------------------------------------------------------
 
 
-def run_export(run: dict[str, Any], analysis: Any) -> dict[str, Any]:
+def run_export(run: dict[str, Any], analysis: Analysis) -> dict[str, Any]:
     """Everything about one run as one JSON object (the "Download JSON" button)."""
     return {
         "run": run,
@@ -278,7 +222,7 @@ def run_export(run: dict[str, Any], analysis: Any) -> dict[str, Any]:
 
 
 def incident_report(
-    run: dict[str, Any], analysis: Any, *, link: str | None = None, jaeger: str | None = None
+    run: dict[str, Any], analysis: Analysis, *, link: str | None = None, jaeger: str | None = None
 ) -> str:
     """A self-contained Markdown incident report of one run: verdict, evidence, the failing
     turn, recovered errors and the turn list."""

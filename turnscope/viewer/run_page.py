@@ -8,13 +8,13 @@ every few seconds, with a pause switch.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
-from turnscope.analysis.verdict import awaiting_approval
+from turnscope.analysis.summary import awaiting_approval
 from turnscope.viewer import data
 from turnscope.viewer.app import RUN_PAGE, RUNS_PAGE
 from turnscope.viewer.format import (
@@ -38,6 +38,11 @@ from turnscope.viewer.format import (
 )
 from turnscope.viewer.plotly_view import plotly_view, preload_plotly
 from turnscope.viewer.timeline import MAX_ROWS, failure_states, figure, rows, window
+
+if TYPE_CHECKING:
+    from turnscope.analysis.turns import Turn
+    from turnscope.analysis.verdict import Analysis
+    from turnscope.records import SpanRecord
 
 SPAN_KEY = "span_id"  # URL parameter: the focused span
 PICK_KEY = "span_pick"  # the span menu (follows the URL)
@@ -104,7 +109,7 @@ def _render(store: Any, url: str, trace_id: str) -> None:
 # --- the page body -----------------------------------------------------------------------------
 
 
-def _body(run: dict[str, Any], analysis: Any) -> None:
+def _body(run: dict[str, Any], analysis: Analysis) -> None:
     verdict = analysis.verdict
     by_id = analysis.structure.by_id
     _focus_index(analysis)
@@ -122,7 +127,7 @@ def _body(run: dict[str, Any], analysis: Any) -> None:
     _all_spans(analysis)
 
 
-def _header(run: dict[str, Any], analysis: Any) -> None:
+def _header(run: dict[str, Any], analysis: Analysis) -> None:
     status = analysis.verdict.status
     st.title(run["workflow"] or "Run")
     badges = st.container(horizontal=True)
@@ -167,7 +172,7 @@ def _header(run: dict[str, Any], analysis: Any) -> None:
     cols[6].metric("Recovered errors", run["recovered_error_count"])
 
 
-def _focus_index(analysis: Any) -> None:
+def _focus_index(analysis: Analysis) -> None:
     """Remember, for every span, its turn's expander key and turns page (callbacks run
     before the page and read it from the session)."""
     structure = analysis.structure
@@ -204,7 +209,7 @@ def _picked() -> None:
         st.query_params.pop(SPAN_KEY, None)
 
 
-def _verdict_card(run: dict[str, Any], analysis: Any) -> None:
+def _verdict_card(run: dict[str, Any], analysis: Analysis) -> None:
     verdict = analysis.verdict
     failed = verdict.status in ("failed", "incomplete")
     with st.container(border=True, key="verdict_card"):
@@ -253,7 +258,7 @@ def _run_link(trace_id: str) -> str:
     return f"{base}?trace_id={quote(trace_id)}" if base else f"?trace_id={quote(trace_id)}"
 
 
-def _actions(run: dict[str, Any], analysis: Any) -> None:
+def _actions(run: dict[str, Any], analysis: Analysis) -> None:
     trace_id = run["trace_id"]
     jump = first_error_span(analysis)
     jaeger = jaeger_link(data.jaeger_url(), trace_id, st.query_params.get(SPAN_KEY))
@@ -295,7 +300,7 @@ def _actions(run: dict[str, Any], analysis: Any) -> None:
 # --- timeline ----------------------------------------------------------------------------------
 
 
-def _timeline(analysis: Any, focus: str | None) -> None:
+def _timeline(analysis: Analysis, focus: str | None) -> None:
     verdict = analysis.verdict
     all_rows = rows(analysis)
     st.subheader("Turn timeline")
@@ -348,7 +353,7 @@ def _timeline(analysis: Any, focus: str | None) -> None:
 # --- spans -------------------------------------------------------------------------------------
 
 
-def _span_picker(analysis: Any, focus: str | None) -> None:
+def _span_picker(analysis: Analysis, focus: str | None) -> None:
     spans = analysis.structure.spans
     by_id = analysis.structure.by_id
     # the URL's span_id is the truth (deep links, evidence, chart clicks); the menu follows it
@@ -365,9 +370,9 @@ def _span_picker(analysis: Any, focus: str | None) -> None:
     )
 
 
-def _span_detail(analysis: Any, span: Any) -> None:
+def _span_detail(analysis: Analysis, span: SpanRecord) -> None:
     states = failure_states(analysis)
-    repeats = repeated_spans(analysis.structure.spans)
+    repeats = repeated_spans(analysis)
     with st.container(border=True, key="span_detail"):
         st.markdown(f"**{span_label(span)}** · `{span.span_id}`")
         facts = [
@@ -416,7 +421,7 @@ def _error_line(span: Any, state: str | None) -> None:
         st.error(f"Error: {text}", icon=":material/error:")
 
 
-def _span_content(span: Any) -> None:
+def _span_content(span: SpanRecord) -> None:
     """What the span did, in the user's terms."""
     data_ = span.data or {}
     if is_model(span):
@@ -458,11 +463,11 @@ def _span_content(span: Any) -> None:
 # --- turns -------------------------------------------------------------------------------------
 
 
-def _turn_key(turn: Any) -> str:
+def _turn_key(turn: Turn) -> str:
     return f"turn_{turn.scope}_{turn.number}"
 
 
-def _turns(analysis: Any, focus: str | None, failing_turn: int | None) -> None:
+def _turns(analysis: Analysis, focus: str | None, failing_turn: int | None) -> None:
     structure = analysis.structure
     turns = structure.turns
     st.subheader("Turns")
@@ -508,9 +513,9 @@ def _turns(analysis: Any, focus: str | None, failing_turn: int | None) -> None:
                 _turn_detail(analysis, turn, states)
 
 
-def _turn_detail(analysis: Any, turn: Any, states: dict[str, str]) -> None:
+def _turn_detail(analysis: Analysis, turn: Turn, states: dict[str, str]) -> None:
     by_id = analysis.structure.by_id
-    repeats = repeated_spans(analysis.structure.spans)
+    repeats = repeated_spans(analysis)
     members = [by_id[s] for s in turn.span_ids if by_id[s].kind != "turn"]
     members.sort(key=lambda s: (s.started_at is None, s.started_at, s.seq))
     for span in members:
@@ -534,7 +539,7 @@ def _turn_detail(analysis: Any, turn: Any, states: dict[str, str]) -> None:
         st.divider()
 
 
-def _all_spans(analysis: Any) -> None:
+def _all_spans(analysis: Analysis) -> None:
     import pandas as pd
 
     spans = analysis.structure.spans

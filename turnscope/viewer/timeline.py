@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from turnscope.records import MODEL_KINDS, SpanRecord
 from turnscope.viewer.format import clip, duration, repeated_spans
+
+if TYPE_CHECKING:
+    from turnscope.analysis.turns import Turn
+    from turnscope.analysis.verdict import Analysis
 
 COLORS = {
     "model": "#4C78A8",
@@ -42,11 +46,11 @@ class Row:
 
     key: tuple[int, int]
     label: str
-    turn: Any
+    turn: Turn
     spans: list[SpanRecord] = field(default_factory=list)
 
 
-def rows(analysis: Any) -> list[Row]:
+def rows(analysis: Analysis) -> list[Row]:
     """Timeline rows in run order, one per turn (nested agent-as-tool runs marked)."""
     st = analysis.structure
     max_turns = analysis.verdict.max_turns
@@ -61,7 +65,7 @@ def rows(analysis: Any) -> list[Row]:
     return out
 
 
-def failure_states(analysis: Any) -> dict[str, str]:
+def failure_states(analysis: Analysis) -> dict[str, str]:
     """span id -> ``fatal`` or ``recovered`` for every span that carries an error."""
     out: dict[str, str] = {}
     for failure in analysis.failures:
@@ -87,7 +91,7 @@ def window(total: int, focus: int | None, size: int = MAX_ROWS) -> tuple[int, in
 
 
 def figure(
-    analysis: Any,
+    analysis: Analysis,
     *,
     start_row: int = 0,
     end_row: int | None = None,
@@ -101,7 +105,7 @@ def figure(
     shown = all_rows[start_row:end_row]
     origin = _origin(st.spans)
     states = failure_states(analysis)
-    repeats = repeated_spans(st.spans)
+    repeats = repeated_spans(analysis)
     labels = [r.label for r in shown]
     traces: dict[str, dict[str, list[Any]]] = {}
 
@@ -212,7 +216,7 @@ def _repeat_markers(
 
 
 def _run_level_errors(
-    fig: Any, analysis: Any, states: dict[str, str], origin: datetime, labels: list[str]
+    fig: Any, analysis: Analysis, states: dict[str, str], origin: datetime, labels: list[str]
 ) -> None:
     """Errors on spans outside every turn (max turns on the agent span, a task span's
     exception) drawn as markers on the last row shown."""
