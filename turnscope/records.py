@@ -112,30 +112,74 @@ SPAN_ERROR = "error"
 
 @dataclass(slots=True)
 class ExceptionInfo:
-    """An exception seen in flight when a trace, task or agent span ended."""
+    """An exception seen in flight when a trace, task or agent span ended.
+
+    Besides class and message it keeps the facts a verdict needs when the message is not
+    captured or not enough: base classes (a provider's subclass of an openai error), the HTTP
+    status and error code of an API error, where it was raised (``module:function`` of each
+    traceback frame, innermost last) and the exception it came from (``__cause__``)."""
 
     type: str
     module: str = ""
     message: str = ""
+    bases: tuple[str, ...] = ()
+    status: int | None = None
+    code: str | None = None
+    frames: tuple[str, ...] = ()
+    cause: ExceptionInfo | None = None
 
     @property
     def qualified(self) -> str:
         """Module-qualified class name, e.g. ``agents.exceptions.MaxTurnsExceeded``."""
         return f"{self.module}.{self.type}" if self.module else self.type
 
-    def to_dict(self) -> dict[str, str]:
-        """Plain-dict form for JSON storage."""
-        return {"type": self.type, "module": self.module, "message": self.message}
+    def is_a(self, *names: str) -> bool:
+        """True when the class or one of its bases has one of these bare names."""
+        if self.type in names:
+            return True
+        return any(base.rpartition(".")[2] in names for base in self.bases)
+
+    def chain(self) -> list[ExceptionInfo]:
+        """This exception and the ones it came from, outermost first."""
+        out: list[ExceptionInfo] = []
+        current: ExceptionInfo | None = self
+        while current is not None and len(out) < 8:
+            out.append(current)
+            current = current.cause
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form for JSON storage (facts beyond class and message only when known)."""
+        out: dict[str, Any] = {"type": self.type, "module": self.module, "message": self.message}
+        if self.bases:
+            out["bases"] = list(self.bases)
+        if self.status is not None:
+            out["status"] = self.status
+        if self.code:
+            out["code"] = self.code
+        if self.frames:
+            out["frames"] = list(self.frames)
+        if self.cause is not None:
+            out["cause"] = self.cause.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, value: dict[str, Any] | None) -> ExceptionInfo | None:
         """Inverse of ``to_dict`` (None stays None)."""
         if not value:
             return None
+        status = value.get("status")
+        code = value.get("code")
+        cause = value.get("cause")
         return cls(
             type=str(value.get("type", "")),
             module=str(value.get("module", "")),
             message=str(value.get("message", "")),
+            bases=tuple(str(b) for b in value.get("bases") or ()),
+            status=status if isinstance(status, int) else None,
+            code=code if isinstance(code, str) else None,
+            frames=tuple(str(f) for f in value.get("frames") or ()),
+            cause=cls.from_dict(cause) if isinstance(cause, dict) else None,
         )
 
 

@@ -104,8 +104,12 @@ def _lenient_time(value: str) -> datetime | None:
     return parsed.astimezone(timezone.utc)
 
 
-def exception_info(exc: BaseException | None, capture_content: bool = True) -> ExceptionInfo | None:
-    """Summarise an exception (class, module, message) without keeping the object alive."""
+def exception_info(
+    exc: BaseException | None, capture_content: bool = True, _depth: int = 0
+) -> ExceptionInfo | None:
+    """Summarise an exception (class, bases, message, API status and code, traceback frames,
+    cause) without keeping the object alive. Frames and codes are identifiers, not content:
+    kept when content capture is off."""
     if exc is None:
         return None
     cls = type(exc)
@@ -115,9 +119,97 @@ def exception_info(exc: BaseException | None, capture_content: bool = True) -> E
             message, _, _ = truncate_text(str(exc), 4096)
         except Exception:
             message = f"<unprintable {cls.__name__}>"
+    cause = None
+    if _depth < 3:
+        try:
+            inner = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+            if inner is not None and inner is not exc:
+                cause = exception_info(inner, capture_content, _depth + 1)
+        except Exception:
+            cause = None
     return ExceptionInfo(
-        type=clean_text(cls.__name__), module=clean_text(cls.__module__ or ""), message=message
+        type=clean_text(cls.__name__),
+        module=clean_text(cls.__module__ or ""),
+        message=message,
+        bases=_bases(cls),
+        status=_http_status(exc),
+        code=_error_code(exc),
+        frames=_frames(exc),
+        cause=cause,
     )
+
+
+def _redact_exception(info: ExceptionInfo, redact: Redactor) -> None:
+    """Mask secrets in the messages of an exception and the ones it came from."""
+    for link in info.chain():
+        if link.message:
+            link.message = redact(link.message)
+
+
+_PLAIN_BASES = (object, BaseException, Exception)
+MAX_FRAMES = 40  # innermost frames kept: where it was raised and the SDK code around it
+
+
+def _bases(cls: type) -> tuple[str, ...]:
+    try:
+        return tuple(
+            clean_text(f"{c.__module__}.{c.__qualname__}")
+            for c in cls.__mro__[1:9]
+            if c not in _PLAIN_BASES
+        )
+    except Exception:
+        return ()
+
+
+def _http_status(exc: BaseException) -> int | None:
+    try:
+        for value in (
+            getattr(exc, "status_code", None),
+            getattr(getattr(exc, "response", None), "status_code", None),
+        ):
+            if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
+                return value
+    except Exception:
+        pass
+    return None
+
+
+def _error_code(exc: BaseException) -> str | None:
+    """The API's error code (``insufficient_quota``), else its error type: attributes of
+    openai's errors and the usual places in an error body."""
+    try:
+        body = getattr(exc, "body", None)
+        error = body.get("error") if isinstance(body, dict) else None
+        places = [getattr(exc, "code", None)]
+        if isinstance(body, dict):
+            places.append(body.get("code"))
+        if isinstance(error, dict):
+            places.append(error.get("code"))
+        places.append(getattr(exc, "type", None))
+        if isinstance(body, dict):
+            places.append(body.get("type"))
+        if isinstance(error, dict):
+            places.append(error.get("type"))
+        for value in places:
+            if isinstance(value, str) and value and len(value) <= 64:
+                return clean_text(value)
+    except Exception:
+        pass
+    return None
+
+
+def _frames(exc: BaseException) -> tuple[str, ...]:
+    try:
+        out: list[str] = []
+        tb = exc.__traceback__
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            module = tb.tb_frame.f_globals.get("__name__", "?")
+            out.append(f"{module}:{getattr(code, 'co_qualname', code.co_name)}")
+            tb = tb.tb_next
+        return tuple(clean_text(f) for f in out[-MAX_FRAMES:])
+    except Exception:
+        return ()
 
 
 class Normalizer:
@@ -154,8 +246,8 @@ class Normalizer:
     def exception(self, exc: BaseException) -> ExceptionInfo | None:
         """An exception in flight, summarised (and redacted)."""
         info = exception_info(exc, self.capture_content)
-        if info is not None and self.redactor is not None and info.message:
-            info.message = self.redactor(info.message)
+        if info is not None and self.redactor is not None:
+            _redact_exception(info, self.redactor)
         return info
 
     # -- spans ---------------------------------------------------------------------------
@@ -232,8 +324,8 @@ class Normalizer:
             record.error_message = redact(record.error_message)
         if record.error_data is not None:
             record.error_data = redact_data(record.error_data, redact)
-        if record.exception is not None and record.exception.message:
-            record.exception.message = redact(record.exception.message)
+        if record.exception is not None:
+            _redact_exception(record.exception, redact)
 
     def _error(self, record: SpanRecord, error: Any) -> None:
         message = error.get("message") if isinstance(error, dict) else _attr(error, "message")
