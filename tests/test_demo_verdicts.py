@@ -48,7 +48,7 @@ def test_every_failure_category_the_sdk_can_produce_is_covered(
         "invalid_final_output",
         "model_error",
         "handoff_error",
-        "agent_error",
+        "guardrail_error",
         "cancelled",
         "incomplete",
     }

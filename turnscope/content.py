@@ -127,3 +127,36 @@ _canonical_small = functools.lru_cache(maxsize=4096)(_canonicalize)
 
 def _json_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def refusal_text(value: Any) -> str | None:
+    """A model refusal in a model output (a Responses ``refusal`` part, or a chat message's
+    ``refusal`` field), or None."""
+    if not isinstance(value, list):
+        return None
+    for item in value:
+        if not isinstance(item, dict):
+            continue
+        refusal = item.get("refusal")
+        if isinstance(refusal, str) and refusal:
+            return refusal
+        parts = item.get("content")
+        if isinstance(parts, list):
+            for part in parts:
+                if isinstance(part, dict) and part.get("type") == "refusal":
+                    text = part.get("refusal")
+                    return text if isinstance(text, str) and text else "(refused)"
+    return None
+
+
+def asks_for_tools(value: Any) -> bool:
+    """True when a model output asks for tool calls or a handoff (it is not a final answer)."""
+    if not isinstance(value, list):
+        return False
+    for item in value:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if item.get("tool_calls") or (isinstance(kind, str) and kind.endswith("_call")):
+            return True
+    return False

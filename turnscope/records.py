@@ -438,6 +438,9 @@ class TraceInfo:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     exception: ExceptionInfo | None = None
+    # how a streamed run ended, read from its result object at trace end:
+    # {"final_output": bool, "cancel_mode": "none" | "immediate" | "after_turn"}
+    ending: dict[str, Any] | None = None
     sdk_version: str | None = None
     process_id: str | None = None
     pid: int | None = None

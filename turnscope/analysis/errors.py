@@ -94,6 +94,7 @@ class SpanFailure:
     category: str
     recovered: bool = False
     echo: bool = False  # "Error in agent run": a consequence, not a cause
+    contained: bool = False  # inside an agent-as-tool run whose failure the outer run absorbed
 
     @property
     def detail(self) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from turnscope.analysis import causes
 from turnscope.analysis.errors import INFERRED_EXCEPTIONS, TRIPWIRE, SpanFailure
 from turnscope.analysis.summary import aborted, awaiting_approval, current_turn, top_scopes
 from turnscope.analysis.turns import Structure
@@ -147,8 +148,9 @@ def from_failure(
     exc: ExceptionInfo | None,
     category: str,
     primary: SpanFailure,
+    reason: str | None = None,
 ) -> Verdict:
-    """A failure a SpanError names: one sentence per category."""
+    """A failure a SpanError names: one sentence per category (and reason)."""
     span = primary.span
     turn = st.turn_of(span)
     agent = span.agent or (span.name if span.kind == "agent" else None)
@@ -179,8 +181,7 @@ def from_failure(
         text += f" as {output_type}" if output_type else ""
         text += f": {clip(detail)}." if detail else "."
     elif category == "model_error":
-        text = f"The model call for agent {_q(agent)} failed {where}"
-        text += f": {clip(detail)}." if detail else "."
+        text = _model_error(st, span, agent, n, reason, exc, detail)
     elif category == "model_behavior_error":
         text = f"The model gave agent {_q(agent)} a response the SDK could not use {where}"
         text += f": {clip(detail or primary.message)}."
@@ -192,13 +193,14 @@ def from_failure(
     return Verdict(
         status=FAILED,
         category=category,
+        reason=reason,
         message=primary.message,
         exception=exception,
         agent=agent,
         turn=n,
         span_id=span.span_id,
         tool=tool,
-        explanation=text,
+        explanation=_nested(st, span) + text,
         evidence=_evidence(primary, failures),
     )
 
@@ -254,7 +256,7 @@ def max_turns_exceeded(
         max_turns=max_turns,
         span_id=span.span_id,
         tool=scope_loops[0]["tool"] if scope_loops else None,
-        explanation=text,
+        explanation=_nested(st, span) + text,
         evidence=evidence,
     )
 
@@ -345,8 +347,15 @@ def _guardrail_side(st: Structure, error: SpanFailure | None, guard: SpanRecord 
     return "output_guardrail_tripwire"
 
 
-def cancelled(st: Structure, failures: list[SpanFailure], exc: ExceptionInfo | None) -> Verdict:
-    """A run cancelled from outside (task cancelled, Ctrl-C) or cut off without an error."""
+def cancelled(
+    st: Structure,
+    failures: list[SpanFailure],
+    exc: ExceptionInfo | None,
+    *,
+    after_turn: bool = False,
+) -> Verdict:
+    """A run cancelled from outside (task cancelled, Ctrl-C, a streamed run's ``cancel()``)
+    or cut off without an error."""
     cut = aborted(st)
     turn = st.turn_of(cut) if cut is not None else current_turn(st)
     if turn is None:
@@ -354,9 +363,14 @@ def cancelled(st: Structure, failures: list[SpanFailure], exc: ExceptionInfo | N
     agent = (cut.agent if cut is not None else None) or (turn.agent if turn else None)
     where = f"in turn {turn.number}" if turn else "before its first turn"
     text = f"The run was cancelled while agent {_q(agent)} was {where}"
+    if after_turn:
+        text = (
+            f"The streamed run was cancelled after turn {turn.number if turn else '?'} of agent"
+            f' {_q(agent)} (cancel(mode="after_turn")): it stopped without a final output'
+        )
     if cut is not None:
         text += f" ({_doing(cut)})"
-    text += "." if exc else "; no error was recorded, only the interrupted work."
+    text += "." if exc or after_turn else "; no error was recorded, only the interrupted work."
     evidence: list[Evidence] = []
     if cut is not None:
         state = "never ended" if cut.ended_at is None else "ended without a result"
@@ -383,6 +397,7 @@ def from_origin(
     exc: ExceptionInfo | None,
     category: str,
     origin: SpanRecord | None,
+    reason: str | None = None,
 ) -> Verdict:
     """No SpanError explains the failure: use the span the exception escaped from."""
     turn = st.turn_of(origin) if origin is not None else current_turn(st)
@@ -396,7 +411,8 @@ def from_origin(
     exc_text = f"{exc.type}: {exc.message}" if exc and exc.message else (exc.type if exc else "")
     where = f"in turn {turn.number}" if turn else "before its first turn"
     if category == "model_error":
-        text = f"The model call for agent {_q(agent)} raised {where}: {clip(exc_text)}."
+        n = turn.number if turn else None
+        text = _model_error(st, origin, agent, n, reason, exc, exc_text)
     elif category == "tool_error":
         tool = origin.tool_name if origin is not None else None
         text = f"Tool {_q(tool)} of agent {_q(agent)} raised {where}: {clip(exc_text)}."
@@ -415,13 +431,14 @@ def from_origin(
     return Verdict(
         status=FAILED,
         category=category,
+        reason=reason,
         message=(exc.message or exc.type) if exc else None,
         exception=exc.type if exc else None,
         agent=agent,
         turn=turn.number if turn else None,
         span_id=origin.span_id if origin is not None else None,
         tool=origin.tool_name if origin is not None and origin.kind == "function" else None,
-        explanation=text,
+        explanation=(_nested(st, origin) if origin is not None else "") + text,
         evidence=evidence,
     )
 
@@ -471,3 +488,320 @@ def _q(name: str | None) -> str:
 
 def _turns(n: int) -> str:
     return "1 turn" if n == 1 else f"{n} turns"
+
+
+# --- model errors by reason, nested runs -------------------------------------------------------
+
+
+def _model_error(
+    st: Structure,
+    span: SpanRecord | None,
+    agent: str | None,
+    n: int | None,
+    reason: str | None,
+    exc: ExceptionInfo | None,
+    detail: str | None,
+) -> str:
+    """One sentence per model-error reason, with what to do next."""
+    where = f"at turn {n} of agent {_q(agent)}" if n else f"for agent {_q(agent)}"
+    code = causes.status_text(exc) or causes.status_text(span.exception if span else None)
+    said = f": {clip(detail)}" if detail else ""
+    if reason == "rate_limited":
+        return f"Rate limited ({code or '429'}) {where}: retry later or lower concurrency."
+    if reason == "quota_exceeded":
+        return (
+            f"Quota exhausted ({code or '429 insufficient_quota'}) {where}: retrying will not"
+            " help; check the account's billing and limits."
+        )
+    if reason == "context_length_exceeded":
+        return f"The context grew past the model's limit {where}{_growth(st, span)}{said}."
+    if reason == "invalid_request":
+        return (
+            f"The provider rejected the request ({code or '400'}) {where}{said}. The items or"
+            " settings the run sent were not accepted."
+        )
+    if reason == "auth":
+        return f"Authentication failed ({code}) {where}: check the API key and its access{said}."
+    if reason == "not_found":
+        return (
+            f"Not found ({code or '404'}) {where}: the model, or an item the request referred"
+            f" to, does not exist for this key{said}."
+        )
+    if reason == "server_error":
+        return f"The provider failed ({code or '5xx'}) {where}: usually transient, retry{said}."
+    if reason == "connection":
+        return (
+            f"The model request {where} got no answer (connection error): check the network,"
+            f" proxy and base URL{said}."
+        )
+    if reason == "timeout":
+        return f"The model call {where} timed out: allow more time or send less{said}."
+    if reason == "bad_response":
+        return f"The provider's answer {where} could not be read into the SDK's types{said}."
+    return f"The model call {where} failed{said}."
+
+
+def _growth(st: Structure, span: SpanRecord | None) -> str:
+    """`` (input 131,072 tokens; +9,000 per turn)`` from the run's earlier model calls."""
+    if span is None:
+        return ""
+    index = st.scope_of.get(span.span_id)
+    sizes = [
+        s.input_tokens
+        for s in st.spans
+        if s.kind in MODEL_KINDS
+        and s.input_tokens
+        and s.error_message is None
+        and st.scope_of.get(s.span_id) == index
+    ]
+    if not sizes:
+        return ""
+    text = f" (last input {sizes[-1]:,} tokens"
+    if len(sizes) > 1 and sizes[-1] > sizes[0]:
+        text += f"; +{(sizes[-1] - sizes[0]) // (len(sizes) - 1):,} per call"
+    return text + ")"
+
+
+def _nested(st: Structure, span: SpanRecord | None) -> str:
+    """``Tool 'ask' of agent 'Billing' ran agent 'Specialist', which failed: `` for a failure
+    inside an agent used as a tool ("" elsewhere)."""
+    if span is None:
+        return ""
+    index = st.scope_of.get(span.span_id)
+    if index is None or st.scopes[index].top_level:
+        return ""
+    scope = st.scopes[index]
+    root = st.by_id.get(scope.root_id) if scope.root_id else None
+    tool = next((a for a in st.ancestors(root) if a.kind == "function"), None) if root else None
+    if tool is None:
+        return ""
+    inner = st.by_id[scope.agent_ids[0]].name if scope.agent_ids else None
+    return (
+        f"Tool {_q(tool.tool_name or tool.name)} of agent {_q(tool.agent)} ran agent"
+        f" {_q(inner)}, which failed. "
+    )
+
+
+# --- failures only the exception's origin explains ---------------------------------------------
+
+
+def _failed(
+    st: Structure,
+    failures: list[SpanFailure],
+    exc: ExceptionInfo,
+    category: str,
+    text: str,
+    *,
+    reason: str | None = None,
+    anchor: SpanRecord | None = None,
+    agent: str | None = None,
+    turn: int | None = None,
+    blame: bool = True,
+) -> Verdict:
+    """A failed verdict anchored on a span (its agent and turn), or on nobody (``blame=False``)."""
+    if blame and anchor is not None:
+        found = st.turn_of(anchor)
+        turn = turn if turn is not None else (found.number if found else None)
+        agent = agent or anchor.agent or (anchor.name if anchor.kind == "agent" else None)
+    if blame and agent is None:
+        last = current_turn(st)
+        agent = last.agent if last else None
+        turn = turn if turn is not None else (last.number if last else None)
+    evidence: list[Evidence] = []
+    if anchor is not None:
+        evidence.append(
+            Evidence(
+                anchor.span_id, anchor.kind, f"{anchor.kind} {anchor.name!r} ended with {exc.type}"
+            )
+        )
+    evidence += [Evidence(f.span.span_id, f.span.kind, f.line()) for f in failures][:6]
+    return Verdict(
+        status=FAILED,
+        category=category,
+        reason=reason,
+        message=exc.message or exc.type,
+        exception=exc.type,
+        agent=agent if blame else None,
+        turn=turn if blame else None,
+        span_id=anchor.span_id if anchor is not None else None,
+        explanation=text,
+        evidence=evidence,
+    )
+
+
+def _said(exc: ExceptionInfo) -> str:
+    """``KeyError: 'policy'`` for the innermost exception of a chain (the real cause)."""
+    inner = exc.chain()[-1]
+    return f"{inner.type}: {clip(inner.message, 200)}" if inner.message else inner.type
+
+
+def _where(turn: int | None) -> str:
+    return f"in turn {turn}" if turn else "before its first turn"
+
+
+def tracing_error(st: Structure, failures: list[SpanFailure], exc: ExceptionInfo) -> Verdict:
+    """Another trace processor raised inside the SDK's tracing and the run stopped."""
+    callback = next(
+        (
+            f.rpartition(".")[2]
+            for f in reversed(exc.frames)
+            if f.startswith("agents.tracing") and f.rpartition(".")[2].startswith("on_")
+        ),
+        "a tracing callback",
+    )
+    text = (
+        f"A trace processor raised in {callback} ({_said(exc)}) and the SDK passed it on to"
+        " the run, which stopped there. The agent is not at fault: fix or remove that"
+        " processor (newer openai-agents releases catch processor errors)."
+    )
+    return _failed(st, failures, exc, "tracing_error", text, blame=False)
+
+
+def hook_error(
+    st: Structure,
+    failures: list[SpanFailure],
+    exc: ExceptionInfo,
+    hook: str,
+    origin: SpanRecord | None,
+) -> Verdict:
+    """A run or agent hook raised; the tool or agent it was called for is not at fault."""
+    found = st.turn_of(origin) if origin is not None else current_turn(st)
+    agent = (origin.agent if origin is not None else None) or (found.agent if found else None)
+    n = found.number if found else None
+    after = ""
+    if origin is not None and origin.kind == "function":
+        after = f" (called for tool {_q(origin.tool_name)}, which is not at fault)"
+    text = (
+        f"Hook {hook} raised {_where(n)} of agent {_q(agent)}{after}: {_said(exc)}. An"
+        " exception in a hook stops the run; fix the hook or catch its errors."
+    )
+    verdict = _failed(st, failures, exc, "agent_error", text, reason="hook", anchor=origin)
+    verdict.agent, verdict.turn = agent, n
+    return verdict
+
+
+SESSION_VERBS = {
+    "get_items": "read",
+    "pop_item": "change",
+    "add_items": "save",
+    "clear_session": "clear",
+}
+
+
+def session_error(
+    st: Structure, failures: list[SpanFailure], exc: ExceptionInfo, method: str
+) -> Verdict:
+    """The run's session store failed to read or write its items."""
+    verb = SESSION_VERBS.get(method, "use")
+    last = current_turn(st)
+    if verb == "read":
+        when = "before the run's first turn"
+    else:
+        when = f"after turn {last.number}" if last else "during the run"
+    text = (
+        f"The session store failed to {verb} the conversation's items ({method}) {when}:"
+        f" {_said(exc)}."
+    )
+    if verb == "save":
+        text += " The run had its answer, but the caller got the exception and nothing was saved."
+    return _failed(st, failures, exc, "session_error", text, turn=None)
+
+
+def mcp_error(
+    st: Structure,
+    failures: list[SpanFailure],
+    exc: ExceptionInfo,
+    stage: str,
+    origin: SpanRecord | None,
+) -> Verdict:
+    """An MCP server failed the run: not connected, listing its tools, or a call in transport."""
+    server = _mcp_server(st, origin)
+    found = st.turn_of(origin) if origin is not None else current_turn(st)
+    agent = (origin.agent if origin is not None else None) or (found.agent if found else None)
+    n = found.number if found else None
+    where = _where(n)
+    if stage == "connect":
+        text = (
+            f"MCP server {server} was used {where} of agent {_q(agent)} without a connection:"
+            f" {_said(exc)}. Connect it first (await server.connect(), or async with server)."
+        )
+    elif stage == "list_tools":
+        text = f"Listing the tools of MCP server {server} failed {where} of agent {_q(agent)}:"
+        text += f" {_said(exc)}."
+        earlier = _failed_tool_calls(st, origin)
+        if earlier:
+            text += f" An earlier call, {earlier}, had already failed: the server likely stopped."
+    else:
+        tool = origin.tool_name if origin is not None and origin.kind == "function" else None
+        text = (
+            f"Calling MCP tool {_q(tool)} failed {where} of agent {_q(agent)}: {_said(exc)}."
+            " The server closed the connection or did not answer."
+        )
+    verdict = _failed(st, failures, exc, "mcp_error", text, reason=stage, anchor=origin)
+    verdict.agent, verdict.turn = agent, n
+    if stage == "call" and origin is not None and origin.kind == "function":
+        verdict.tool = origin.tool_name
+    return verdict
+
+
+def _mcp_server(st: Structure, origin: SpanRecord | None) -> str:
+    if origin is not None:
+        name = origin.data.get("server")
+        if isinstance(name, str) and name:
+            return _q(name)
+    names = [s.data.get("server") for s in st.spans if s.kind == "mcp_tools"]
+    named = [n for n in names if isinstance(n, str) and n]
+    return _q(named[-1]) if named else "(unnamed)"
+
+
+def _failed_tool_calls(st: Structure, before: SpanRecord | None) -> str:
+    """``'lookup' at turn 1``: tool calls that failed before the span (recovered ones too)."""
+    calls = [
+        s
+        for s in st.spans
+        if s.kind == "function"
+        and s.error_message is not None
+        and (
+            before is None or (s.ended_at and before.started_at and s.ended_at <= before.started_at)
+        )
+    ]
+    if not calls:
+        return ""
+    turn = st.turn_of(calls[-1])
+    return f"{_q(calls[-1].tool_name)}" + (f" at turn {turn.number}" if turn else "")
+
+
+def guardrail_error(
+    st: Structure, failures: list[SpanFailure], exc: ExceptionInfo, origin: SpanRecord | None
+) -> Verdict:
+    """A guardrail's own function raised (not a tripwire)."""
+    guard = origin if origin is not None and origin.kind == "guardrail" else None
+    if guard is None:
+        guard = next(
+            (s for s in st.spans if s.kind == "guardrail" and s.exception is not None), None
+        )
+    found = st.turn_of(guard) if guard is not None else current_turn(st)
+    agent = (guard.agent if guard is not None else None) or (found.agent if found else None)
+    n = found.number if found else None
+    name = _q(guard.name) if guard is not None else "(unknown)"
+    text = (
+        f"Guardrail {name} raised {_where(n)} of agent {_q(agent)} instead of returning a"
+        f" result: {_said(exc)}. It did not trip: its own error stopped the run."
+    )
+    verdict = _failed(st, failures, exc, "guardrail_error", text, anchor=guard)
+    verdict.agent, verdict.turn = agent, n
+    return verdict
+
+
+def config_error(st: Structure, failures: list[SpanFailure], exc: ExceptionInfo) -> Verdict:
+    """The SDK refused the run's set-up before the first model call."""
+    agents = [s.name for s in st.spans if s.kind == "agent"]
+    agent = agents[0] if agents else None
+    text = f"The run failed before its first model call because of how it was set up: {_said(exc)}"
+    outer = exc.chain()
+    if len(outer) > 1 and outer[0].message:
+        text += f" ({clip(outer[0].message, 200)})"
+    text += "."
+    verdict = _failed(st, failures, exc, "config_error", text, agent=agent, turn=None)
+    verdict.agent, verdict.turn = agent, None
+    return verdict

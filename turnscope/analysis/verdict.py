@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from turnscope.analysis import explain
+from turnscope.analysis import causes, explain
 from turnscope.analysis.errors import (
     AGENT_RUN,
     MAX_TURNS,
@@ -25,15 +26,17 @@ from turnscope.analysis.errors import (
     SpanFailure,
     classify_exception,
     classify_message,
+    is_cancellation,
     kind_category,
 )
+from turnscope.analysis.run_warnings import find_warnings
 from turnscope.analysis.summary import (
     aborted,
     repeated_tool_calls,
     run_row,
     top_scopes,
 )
-from turnscope.analysis.turns import Structure, build
+from turnscope.analysis.turns import Scope, Structure, build
 from turnscope.records import (
     FAILED,
     INCOMPLETE,
@@ -74,16 +77,18 @@ def analyze(info: TraceInfo, spans: list[SpanRecord], *, process_alive: bool = T
     failures = _failures(st)
     run_exc = _run_exception(info, st)
     ended = info.ended_at is not None and not _open_roots(st)
+    ending = info.ending or {}
+    soft_cancel = ending.get("cancel_mode") not in (None, "none") and not ending.get("final_output")
     loops = None
 
     if not ended:
         status = RUNNING if process_alive else INCOMPLETE
-    elif run_exc is not None or aborted(st) is not None:
+    elif run_exc is not None or aborted(st) is not None or soft_cancel:
         status = FAILED
-    elif _terminal(failures, st) and info.streamed is not False:
+    elif _terminal(failures, st) and info.streamed is not False and not ending.get("final_output"):
         # an unrecovered error and no exception in flight: a streamed run raises from
-        # stream_events() after its trace ended; a non-streamed run that handled it (a
-        # max_turns error handler) returned a result
+        # stream_events() after its trace ended; a run that returned a result (a max_turns
+        # error handler) did not fail
         status = FAILED
     else:
         status = SUCCEEDED_WITH_ERRORS if failures else SUCCEEDED
@@ -96,10 +101,30 @@ def analyze(info: TraceInfo, spans: list[SpanRecord], *, process_alive: bool = T
         verdict = explain.running(st, failures)
     elif status == INCOMPLETE:
         verdict = explain.incomplete(info, st, failures)
+    elif soft_cancel and run_exc is None:
+        verdict = explain.cancelled(st, failures, None, after_turn=True)
     else:
         loops = repeated_tool_calls(st)
         verdict = _failure(st, failures, run_exc, loops)
+        if (
+            run_exc is None
+            and info.streamed
+            and not info.ending
+            and verdict.category
+            in (
+                "max_turns_exceeded",
+                "invalid_final_output",
+                "model_behavior_error",
+            )
+        ):
+            verdict.explanation += (
+                " No exception was seen: a streamed run raises it from stream_events(); had a"
+                " RunConfig error handler returned a result instead, the spans would look the"
+                " same."
+            )
     verdict.recovered_errors = _recovered_groups(failures)
+    if status != RUNNING:
+        verdict.warnings = find_warnings(st, failures, verdict)
     run = run_row(info, st, failures, verdict, run_exc)
     return Analysis(st, failures, verdict, run, loops)
 
@@ -133,9 +158,21 @@ def _failures(st: Structure) -> list[SpanFailure]:
             echo=message == AGENT_RUN,
         )
         if not failure.recovered:
-            failure.recovered = _contained(st, span) or _survived(st, span)
+            failure.contained = _contained(st, span)
+            failure.recovered = failure.contained or _survived(st, span) or _retried(st, span)
         out.append(failure)
     return out
+
+
+def _retried(st: Structure, span: SpanRecord) -> bool:
+    """An earlier attempt of a run resumed later in the same trace (``Runner.run(agent,
+    state)``), or an earlier run the caller went on from: the last run decides the outcome."""
+    scopes = top_scopes(st)
+    if len(scopes) < 2 or span.ended_at is None:
+        return False
+    last_root = scopes[-1].root_id or (scopes[-1].agent_ids[0] if scopes[-1].agent_ids else None)
+    root = st.by_id.get(last_root) if last_root else None
+    return root is not None and root.started_at is not None and span.ended_at <= root.started_at
 
 
 def _silent_failure(span: SpanRecord) -> SpanFailure | None:
@@ -198,10 +235,13 @@ def _open_roots(st: Structure) -> bool:
 
 
 def _run_exception(info: TraceInfo, st: Structure) -> ExceptionInfo | None:
-    """The exception the caller got: seen at trace end, else at the end of the last run."""
-    if info.ended_at is not None and info.exception is not None:
-        return info.exception
+    """The exception the caller got: seen at trace end, else at the end of the last run. A run
+    resumed after the trace closed (its spans start later) answers for itself."""
     scopes = top_scopes(st)
+    if info.ended_at is not None and info.exception is not None:
+        last_start = _scope_start(st, scopes[-1]) if scopes else None
+        if last_start is None or last_start <= info.ended_at:
+            return info.exception
     if not scopes:
         return None
     last = scopes[-1]
@@ -211,6 +251,12 @@ def _run_exception(info: TraceInfo, st: Structure) -> ExceptionInfo | None:
     if last.agent_ids:
         return st.by_id[last.agent_ids[-1]].exception
     return None
+
+
+def _scope_start(st: Structure, scope: Scope) -> datetime | None:
+    root_id = scope.root_id or (scope.agent_ids[0] if scope.agent_ids else None)
+    root = st.by_id.get(root_id) if root_id else None
+    return root.started_at if root is not None else None
 
 
 def _terminal(failures: list[SpanFailure], st: Structure) -> bool:
@@ -225,11 +271,21 @@ def _failure(
     loops: list[dict[str, Any]],
 ) -> Verdict:
     fatal = [f for f in failures if not f.recovered]
+    if is_cancellation(exc):
+        # a consequence never outranks its cause: a streamed run's task is cancelled after a
+        # guardrail tripped or raised, and CancelledError is what is in flight at trace end
+        cause = _cause_behind_cancel(st, fatal)
+        if cause is not None:
+            exc = cause if isinstance(cause, ExceptionInfo) else None
     category = classify_exception(exc)
     primary: SpanFailure | None = None
 
     if category == "cancelled" or (exc is None and not fatal):
         return explain.cancelled(st, failures, exc)
+    if category is None and exc is not None:
+        verdict = _from_exception_origin(st, failures, exc)
+        if verdict is not None:
+            return verdict
     if category is None:
         primary = _root_cause(st, [f for f in fatal if not f.echo])
         if primary is not None:
@@ -246,7 +302,8 @@ def _failure(
                 category = "agent_error"
             else:
                 category = "unknown"
-            return explain.from_origin(st, failures, exc, category, origin)
+            reason = _reason(category, exc, origin, None)
+            return explain.from_origin(st, failures, exc, category, origin, reason)
     if category == "guardrail" or category in (
         "input_guardrail_tripwire",
         "output_guardrail_tripwire",
@@ -257,10 +314,91 @@ def _failure(
             st, fatal
         )
     if primary is None:
-        return explain.from_origin(st, failures, exc, category, _origin(st, exc))
+        origin = _origin(st, exc)
+        reason = _reason(category, exc, origin, None)
+        return explain.from_origin(st, failures, exc, category, origin, reason)
     if category == "max_turns_exceeded" or primary.message == MAX_TURNS:
         return explain.max_turns_exceeded(st, failures, exc, primary, loops)
-    return explain.from_failure(st, failures, exc, category, primary)
+    reason = _reason(category, exc, primary.span, primary)
+    return explain.from_failure(st, failures, exc, category, primary, reason)
+
+
+def _reason(
+    category: str,
+    exc: ExceptionInfo | None,
+    span: SpanRecord | None,
+    failure: SpanFailure | None,
+) -> str | None:
+    """The finer cause of a model error, from every exception and text that saw it."""
+    if category != "model_error":
+        return None
+    texts = [failure.detail if failure is not None else None]
+    if span is not None:
+        texts.append(span.error_message)
+    return causes.model_reason([exc, span.exception if span is not None else None], texts)
+
+
+def _cause_behind_cancel(
+    st: Structure, fatal: list[SpanFailure]
+) -> SpanFailure | ExceptionInfo | None:
+    """What a cancellation at trace end was the consequence of: an unrecovered SpanError, or
+    a span (a guardrail, a tool) that ended with another exception in flight."""
+    causes_seen = [f for f in fatal if not f.echo]
+    if causes_seen:
+        return causes_seen[0]
+    ended_with: list[SpanRecord] = [
+        s
+        for s in st.spans
+        if s.exception is not None
+        and not is_cancellation(s.exception)
+        and s.kind not in ("task", "agent", "turn")
+    ]
+    if not ended_with:
+        return None
+    return min(ended_with, key=_end).exception
+
+
+def _from_exception_origin(
+    st: Structure, failures: list[SpanFailure], exc: ExceptionInfo
+) -> Verdict | None:
+    """Failures whose cause only the exception's class and traceback show: another trace
+    processor, a run hook, the session store, an MCP server, a guardrail function, or the
+    run's set-up before its first model call."""
+    if causes.in_tracing(exc):
+        return explain.tracing_error(st, failures, exc)
+    hook = causes.hook(exc)
+    if hook is not None:
+        return explain.hook_error(st, failures, exc, hook, _origin_any(st, exc))
+    method = causes.session_method(exc)
+    if method is not None:
+        return explain.session_error(st, failures, exc, method)
+    stage = causes.mcp_stage(exc)
+    if stage is not None:
+        return explain.mcp_error(st, failures, exc, stage, _origin_any(st, exc))
+    if causes.in_guardrail(exc):
+        return explain.guardrail_error(st, failures, exc, _origin_any(st, exc))
+    if not any(s.kind in MODEL_KINDS for s in _last_run_spans(st)) and (
+        exc.is_a("UserError") or causes.raised_by_sdk(exc)
+    ):
+        return explain.config_error(st, failures, exc)
+    return None
+
+
+def _origin_any(st: Structure, exc: ExceptionInfo) -> SpanRecord | None:
+    """The first span that ended with this exception, or with the one it came from."""
+    for link in exc.chain():
+        origin = _origin(st, link)
+        if origin is not None:
+            return origin
+    return None
+
+
+def _last_run_spans(st: Structure) -> list[SpanRecord]:
+    scopes = top_scopes(st)
+    if not scopes:
+        return list(st.spans)
+    last = scopes[-1].index
+    return [s for s in st.spans if st.scope_of.get(s.span_id, last) == last]
 
 
 def _matches(failure: SpanFailure, category: str) -> bool:

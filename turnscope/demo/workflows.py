@@ -753,7 +753,7 @@ CASES: list[Case] = [
         "guardrail function bug",
         "Concierge",
         F,
-        "agent_error",
+        "guardrail_error",
         guardrail_bug,
         expect={"agent": "Concierge", "turn": 1, "exception": "KeyError"},
     ),

@@ -322,7 +322,7 @@ class Pipeline:
                 elif code == TRACE_START:
                     self._trace_start(obj, wall, exc, extra, touched, need_load)
                 elif code == TRACE_END:
-                    self._trace_end(obj, wall, exc, batch, touched, need_load)
+                    self._trace_end(obj, wall, exc, extra, batch, touched, need_load)
             except Exception:
                 self.worker_errors += 1
                 log.debug("turnscope: could not normalise an event", exc_info=True)
@@ -445,6 +445,7 @@ class Pipeline:
             info.started_at = started
         info.ended_at = None  # a resumed trace is open again
         info.exception = None
+        info.ending = None
         state.ambient_exc = id(exc) if exc is not None else None
 
     def _trace_end(
@@ -452,6 +453,7 @@ class Pipeline:
         trace: Any,
         wall: float,
         exc: Any,
+        ending: dict[str, Any] | None,
         batch: Batch,
         touched: dict[str, TraceState],
         loaded: Any,
@@ -468,6 +470,9 @@ class Pipeline:
             info.exception = self.normalizer.exception(exc)
         else:
             info.exception = None
+        info.ending = ending if isinstance(ending, dict) else None
+        if info.ending is not None:
+            info.streamed = True  # only the SDK's streaming loop closes a trace holding a result
         batch.ended_traces.append(info.trace_id)
 
     def _span(
@@ -809,15 +814,18 @@ class Pipeline:
         }
 
 
-# Coroutines that start a trace for Runner.run_streamed: 0.0.x and 0.24.
+# The SDK's coroutines that start a trace for Runner.run_streamed: 0.0.x and 0.24.
 STREAMING_TASKS = ("_run_streamed_impl", "_start_streaming", "_await_data_redacted_error_boundary")
 
 
 def streamed_hint(task_name: str | None) -> bool | None:
-    """Whether a trace was started by a streamed run, from the task that started it."""
+    """Whether a trace was started by a streamed run, from the task that started it
+    (``module:qualname``): only the SDK's own streaming coroutines count, never the name of
+    the user's coroutine."""
     if not task_name:
         return None
-    return "stream" in task_name.lower() or task_name.endswith(STREAMING_TASKS)
+    module, _, name = task_name.rpartition(":")
+    return (module == "agents" or module.startswith("agents.")) and name.endswith(STREAMING_TASKS)
 
 
 def _trace_id(obj: Any) -> str | None:

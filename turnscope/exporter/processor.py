@@ -43,12 +43,45 @@ def sdk_version() -> str | None:
 
 
 def _task_name() -> str | None:
-    """Qualified name of the running asyncio task's coroutine (once per run, cheap enough)."""
+    """``module:qualname`` of the running asyncio task's coroutine (once per run, cheap enough):
+    streamed runs start in the SDK's own background task."""
     try:
         task = asyncio.current_task()
-        return task.get_coro().__qualname__ if task is not None else None  # type: ignore[union-attr]
+        if task is None:
+            return None
+        coro = task.get_coro()
+        frame = getattr(coro, "cr_frame", None)
+        module = frame.f_globals.get("__name__", "") if frame is not None else ""
+        return f"{module}:{coro.__qualname__}"  # type: ignore[union-attr]
     except Exception:
         return None
+
+
+def _stream_ending() -> dict[str, Any] | None:
+    """For a streamed run closing its trace, what only its result object knows: whether it
+    produced a final output and whether it was cancelled (``cancel(mode="after_turn")``).
+    The SDK closes a streamed run's trace in a frame that holds ``streamed_result``; other
+    traces (plain runs, the user's own ``trace()``) give None. Once per trace."""
+    try:
+        frame = sys._getframe(2)
+        for _ in range(40):
+            if frame is None:
+                return None
+            code = frame.f_code
+            if (
+                "streamed_result" in code.co_varnames or "streamed_result" in code.co_cellvars
+            ) and (frame.f_globals.get("__name__", "").startswith("agents.")):
+                result = frame.f_locals.get("streamed_result")
+                if result is None:
+                    return None
+                return {
+                    "final_output": getattr(result, "final_output", None) is not None,
+                    "cancel_mode": str(getattr(result, "_cancel_mode", None) or "none"),
+                }
+            frame = frame.f_back
+    except Exception:
+        return None
+    return None
 
 
 class TurnscopeProcessor(TracingProcessor):
@@ -127,8 +160,9 @@ class TurnscopeProcessor(TracingProcessor):
         self._put(TRACE_START, trace, _task_name())
 
     def on_trace_end(self, trace: Any) -> None:
-        """Queue the trace end with the exception in flight, if any."""
-        self._put(TRACE_END, trace)
+        """Queue the trace end with the exception in flight, if any, and for a streamed run
+        how it ended."""
+        self._put(TRACE_END, trace, _stream_ending())
 
     def on_span_start(self, span: Any) -> None:
         """Queue the span start, so a running run is visible; for a run's root span (task or
