@@ -168,8 +168,13 @@ def _final_answer(st: Structure) -> list[RunWarning]:
     text = output_text(output)
     if text is not None and text.strip():
         return []
-    if text is None and isinstance(output, list) and any(
-        not (isinstance(item, dict) and item.get("type") in (None, "message")) for item in output
+    if (
+        text is None
+        and isinstance(output, list)
+        and any(
+            not (isinstance(item, dict) and item.get("type") in (None, "message"))
+            for item in output
+        )
     ):
         return []  # something other than a message (reasoning only, an unknown item)
     return [
