@@ -483,6 +483,7 @@ class RunRecord:
     truncated: bool = False
     dropped_spans: int = 0
     streamed: bool | None = None
+    ending: dict[str, Any] | None = None  # TraceInfo.ending
 
     @property
     def agent_path(self) -> str:

@@ -146,7 +146,13 @@ HOOK_METHODS = frozenset(
     }
 )
 SESSION_METHODS = frozenset({"get_items", "add_items", "pop_item", "clear_session"})
-MCP_STAGES = (("connect", "connect"), ("list_tools", "list_tools"), ("call_tool", "call"))
+MCP_STAGES = (
+    ("connect", "connect"),
+    ("list_tools", "list_tools"),
+    ("get_function_tools", "list_tools"),
+    ("call_tool", "call"),
+    ("invoke_mcp_tool", "call"),
+)
 
 
 def _parts(frame: str) -> tuple[str, str]:
@@ -233,6 +239,32 @@ def in_guardrail(exc: ExceptionInfo | None) -> bool:
         if any(_parts(sdk)[0] == "agents.guardrail" for sdk, _user in handoffs_to_user(link)):
             return True
     return False
+
+
+# the SDK's functions that call a model (and the Model interface's own methods)
+MODEL_CALLS = frozenset(
+    {"get_response", "stream_response", "get_new_response", "_get_new_response"}
+)
+
+
+def in_model_call(exc: ExceptionInfo | None) -> bool:
+    """True when the exception came out of a model call: the SDK's model classes, or the
+    SDK's code asking a model for its response."""
+    for link in exc.chain() if exc is not None else []:
+        for frame in link.frames:
+            module, function = _parts(frame)
+            if _sdk(module) and (
+                module.startswith(("agents.models", "agents.extensions.models"))
+                or function in MODEL_CALLS
+            ):
+                return True
+    return False
+
+
+def unreadable_answer(exc: ExceptionInfo | None) -> bool:
+    """True when the SDK's own model code raised while reading a provider's answer (not an API
+    or transport error: those have classes of their own)."""
+    return exc is not None and in_model_call(exc) and raised_by_sdk(exc)
 
 
 def raised_by_sdk(exc: ExceptionInfo | None) -> bool:

@@ -715,6 +715,11 @@ def mcp_error(
     origin: SpanRecord | None,
 ) -> Verdict:
     """An MCP server failed the run: not connected, listing its tools, or a call in transport."""
+    earlier = _failed_mcp_call(st, origin) if stage == "list_tools" else None
+    if earlier is not None:
+        # the server died during an earlier call (reported to the model); listing its tools
+        # at the next turn only found the closed connection: the call is the cause
+        stage, origin = "call", earlier
     server = _mcp_server(st, origin)
     found = st.turn_of(origin) if origin is not None else current_turn(st)
     agent = (origin.agent if origin is not None else None) or (found.agent if found else None)
@@ -728,15 +733,13 @@ def mcp_error(
     elif stage == "list_tools":
         text = f"Listing the tools of MCP server {server} failed {where} of agent {_q(agent)}:"
         text += f" {_said(exc)}."
-        earlier = _failed_tool_calls(st, origin)
-        if earlier:
-            text += f" An earlier call, {earlier}, had already failed: the server likely stopped."
     else:
         tool = origin.tool_name if origin is not None and origin.kind == "function" else None
         text = (
             f"Calling MCP tool {_q(tool)} failed {where} of agent {_q(agent)}: {_said(exc)}."
-            " The server closed the connection or did not answer."
+            " The server closed the connection or did not answer"
         )
+        text += "; the run went on and failed at the next use of the server." if earlier else "."
     verdict = _failed(st, failures, exc, "mcp_error", text, reason=stage, anchor=origin)
     verdict.agent, verdict.turn = agent, n
     if stage == "call" and origin is not None and origin.kind == "function":
@@ -754,21 +757,26 @@ def _mcp_server(st: Structure, origin: SpanRecord | None) -> str:
     return _q(named[-1]) if named else "(unnamed)"
 
 
-def _failed_tool_calls(st: Structure, before: SpanRecord | None) -> str:
-    """``'lookup' at turn 1``: tool calls that failed before the span (recovered ones too)."""
+def _failed_mcp_call(st: Structure, before: SpanRecord | None) -> SpanRecord | None:
+    """The last call of an MCP server's tool that failed before ``before`` (or anywhere)."""
+    mcp_tools = {
+        name
+        for s in st.spans
+        if s.kind == "mcp_tools" and isinstance(s.data.get("result"), list)
+        for name in s.data["result"]
+        if isinstance(name, str)
+    }
     calls = [
         s
         for s in st.spans
         if s.kind == "function"
+        and s.tool_name in mcp_tools
         and s.error_message is not None
         and (
             before is None or (s.ended_at and before.started_at and s.ended_at <= before.started_at)
         )
     ]
-    if not calls:
-        return ""
-    turn = st.turn_of(calls[-1])
-    return f"{_q(calls[-1].tool_name)}" + (f" at turn {turn.number}" if turn else "")
+    return calls[-1] if calls else None
 
 
 def guardrail_error(

@@ -90,8 +90,7 @@ def _tool_reports(st: Structure, verdict: Verdict, covered: set[str | None]) -> 
     for span in st.spans:
         if span.kind != "function" or span.span_id in covered or span.span_id == verdict.span_id:
             continue
-        output = span.data.get("output")
-        text = output if isinstance(output, str) and is_captured(output) else ""
+        text = _output_text(span.data.get("output"))
         reported = (
             span.error_message in NON_FATAL_TOOL
             or text.lstrip().startswith(TOOL_FAILURE_TEXT)
@@ -115,6 +114,15 @@ def _tool_reports(st: Structure, verdict: Verdict, covered: set[str | None]) -> 
             )
         )
     return out
+
+
+def _output_text(output: object) -> str:
+    """A tool output as text: a string, or the text of an MCP content item (or items)."""
+    if isinstance(output, str):
+        return output if is_captured(output) else ""
+    items = output if isinstance(output, list) else [output]
+    texts = [i.get("text") for i in items if isinstance(i, dict)]
+    return " ".join(t for t in texts if isinstance(t, str))
 
 
 def _unenforced_guardrails(st: Structure) -> list[RunWarning]:

@@ -47,9 +47,23 @@ def aborted(st: Structure) -> SpanRecord | None:
         if span.ended_at is None:
             return span
     for span in reversed(st.spans):
-        if no_output(span) and not cleanly_ended_task(st, span):
+        if no_output(span) and not cleanly_ended_task(st, span) and not _resumed(st, span):
             return span
     return None
+
+
+def _resumed(st: Structure, span: SpanRecord) -> bool:
+    """The same tool call (same tool, same arguments) ran later in the trace and returned: a
+    pause for approval that a resumed run carried on (with or without task spans)."""
+    args = span.data.get("input")
+    return any(
+        other.kind == "function"
+        and other.tool_name == span.tool_name
+        and other.data.get("input") == args
+        and other.data.get("output") is not None
+        and other.seq > span.seq
+        for other in st.spans
+    )
 
 
 def no_output(span: SpanRecord) -> bool:
@@ -183,6 +197,7 @@ def run_row(
         truncated=any([s.truncated for s in st.spans]),
         dropped_spans=info.dropped_spans,
         streamed=info.streamed,
+        ending=info.ending,
     )
 
 

@@ -296,6 +296,12 @@ def _failure(
             origin = _origin(st, exc)
             if exc is not None and exc.type == "ModelBehaviorError":
                 category = "model_behavior_error"
+            elif causes.in_model_call(exc):
+                # a provider's answer the SDK could not read (pydantic, attribute errors)
+                reason = causes.model_reason([exc]) or (
+                    "bad_response" if causes.unreadable_answer(exc) else None
+                )
+                return explain.from_origin(st, failures, exc, "model_error", origin, reason)
             elif origin is not None:
                 category = kind_category(origin.kind) or "agent_error"
             elif fatal or exc is not None:
@@ -335,7 +341,11 @@ def _reason(
     texts = [failure.detail if failure is not None else None]
     if span is not None:
         texts.append(span.error_message)
-    return causes.model_reason([exc, span.exception if span is not None else None], texts)
+    seen = [exc, span.exception if span is not None else None]
+    reason = causes.model_reason(seen, texts)
+    if reason is None and any(causes.unreadable_answer(e) for e in seen):
+        reason = "bad_response"
+    return reason
 
 
 def _cause_behind_cancel(

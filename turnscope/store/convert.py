@@ -129,6 +129,7 @@ def run_row(run: RunRecord, now: datetime) -> dict[str, Any]:
         "duration_ms": run.duration_ms,
         "trace_ended": run.trace_ended,
         "streamed": run.streamed,
+        "ending": run.ending,
         "updated_at": to_db_time(now),
         "first_input": run.first_input,
         "final_output": run.final_output,
@@ -155,6 +156,7 @@ def trace_info_from_row(row: Any) -> TraceInfo:
         streamed=m["streamed"],
     )
     if m["trace_ended"]:
+        info.ending = m["ending"]
         info.ended_at = from_db_time(m["ended_at"]) or info.started_at
         info.exception = ExceptionInfo.from_dict(m["exception_detail"])
     return info

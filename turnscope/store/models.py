@@ -74,6 +74,7 @@ class Run(Base):
     duration_ms: Mapped[float | None] = mapped_column(Float)
     trace_ended: Mapped[bool] = mapped_column(Boolean, default=False)
     streamed: Mapped[bool | None] = mapped_column(Boolean)
+    ending: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # a streamed run's result
     updated_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     first_input: Mapped[str | None] = mapped_column(Text)
