@@ -57,7 +57,7 @@ from turnscope.analysis.errors import (
     classify_message,
 )
 from turnscope.config import OtlpSettings
-from turnscope.exporter.normalize import CONTENT_KEYS, _int  # one rule for counts
+from turnscope.exporter.normalize import CONTENT_KEYS, count_of
 from turnscope.exporter.safe import MARKER, jsonable, truncate_text
 from turnscope.exporter.sinks import Batch
 from turnscope.ids import otel_root_span_id, otel_span_id, otel_trace_id
@@ -729,7 +729,7 @@ class SpanMapper:
             name = f"run {span.name}" if span.name and span.name != "task" else "run"
             self._usage_attrs(attrs, data, "openai_agents.usage.")
         elif kind == "turn":
-            number = _int(data.get("turn"))
+            number = count_of(data.get("turn"))
             agent = data.get("agent_name") or span.agent
             name = " ".join(str(x) for x in ("turn", number, agent) if x is not None)
             attrs.put("gen_ai.agent.name", agent)
@@ -832,7 +832,7 @@ class SpanMapper:
     def _usage_attrs(self, attrs: Attributes, data: dict[str, Any], prefix: str) -> None:
         usage = _usage(data)
         for key in USAGE_KEYS:
-            value = _int(usage.get(key))
+            value = count_of(usage.get(key))
             if value is not None:
                 attrs.put(prefix + key, value)
 
@@ -860,7 +860,7 @@ class SpanMapper:
         turns = state.agent_turns.get(span.span_id)
         if turns:
             attrs.put("turnscope.agent.turns", len(turns))
-        max_turns = _int((span.error_data or {}).get("max_turns"))
+        max_turns = count_of((span.error_data or {}).get("max_turns"))
         if max_turns is not None:
             attrs.put("turnscope.max_turns", max_turns)
         pending = state.handoffs.get(name or "")
@@ -915,11 +915,11 @@ class SpanMapper:
         if span.output_tokens is not None:
             attrs.put("gen_ai.usage.output_tokens", span.output_tokens)
         details = usage.get("input_tokens_details")
-        if isinstance(details, dict) and _int(details.get("cached_tokens")):
-            attrs.put("gen_ai.usage.cache_read.input_tokens", _int(details["cached_tokens"]))
+        if isinstance(details, dict) and count_of(details.get("cached_tokens")):
+            attrs.put("gen_ai.usage.cache_read.input_tokens", count_of(details["cached_tokens"]))
         details = usage.get("output_tokens_details")
-        if isinstance(details, dict) and _int(details.get("reasoning_tokens")):
-            attrs.put("gen_ai.usage.reasoning.output_tokens", _int(details["reasoning_tokens"]))
+        if isinstance(details, dict) and count_of(details.get("reasoning_tokens")):
+            attrs.put("gen_ai.usage.reasoning.output_tokens", count_of(details["reasoning_tokens"]))
         output = data.get("output")
         # tool calls this response asks for, so the tool spans can carry their call ids
         calls = tool_calls_in(output)
