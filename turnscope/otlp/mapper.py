@@ -58,9 +58,17 @@ from turnscope.analysis.errors import (
 )
 from turnscope.config import OtlpSettings
 from turnscope.exporter.normalize import CONTENT_KEYS, count_of
-from turnscope.exporter.safe import MARKER, jsonable, truncate_text
+from turnscope.exporter.safe import MARKER
 from turnscope.exporter.sinks import Batch
 from turnscope.ids import otel_root_span_id, otel_span_id, otel_trace_id
+from turnscope.otlp.attributes import (
+    SMALL_TEXT,
+    Attributes,
+    is_captured,
+    json_value,
+    small_text,
+    utf8_len,
+)
 from turnscope.records import (
     FAILED,
     INCOMPLETE,
@@ -80,13 +88,11 @@ DEFAULT_QUEUE_BYTES = 32 * 1024 * 1024
 DEFAULT_SCHEDULE_DELAY_MS = 1000
 DEFAULT_CLOSE_TIMEOUT = 10.0
 SPAN_OVERHEAD = 160  # ids, times, kind, status: bytes a span costs besides its attributes
-SMALL_TEXT = 1024  # longest non-content string attribute (names, messages, ids)
 DESCRIPTION_BYTES = 1024
 MAX_REMEMBERED_ROOTS = 50_000
 MAX_TRACES = 5_000  # traces in progress whose structure is kept
 MAX_OPEN_SPANS = 20_000
 MAX_PENDING_PER_TRACE = 1_000
-NOT_CAPTURED_PREFIX = "[not captured"
 INCOMPLETE_ATTR = "turnscope.span.incomplete"
 
 # error.type values beyond the verdict categories (records.CATEGORIES) and exception classes
@@ -215,138 +221,6 @@ def error_type(span: SpanRecord) -> str | None:
     return span.exception.type if span.exception is not None else OTHER
 
 
-# --- bounded values --------------------------------------------------------------------------
-
-
-def _utf8_len(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
-
-
-def bounded_json(value: Any, limit: int) -> tuple[str, bool]:
-    """``value`` as JSON text of at most ``limit`` bytes that still parses: long strings are
-    cut (with a marker) before anything else; returns (text, truncated)."""
-    try:
-        text = _dumps(value)
-    except (TypeError, ValueError, RecursionError):
-        converted, _ = jsonable(value, limit, limit)
-        value, text = converted, _dumps(converted)
-    if _utf8_len(text) <= limit:
-        return text, False
-    # shorter strings first (the shape survives), then fewer items (marked as omitted)
-    per_string, total = max(limit // 2, 16), limit
-    for _ in range(40):
-        cut, _budget = jsonable(value, per_string, total)
-        text = _dumps(cut)
-        if _utf8_len(text) <= limit:
-            return text, True
-        if per_string > 256:
-            per_string //= 2
-        elif total > 64:
-            total = int(total * 0.6)
-            per_string = max(min(per_string, total // 2), 16)
-        else:
-            break
-    return _dumps({MARKER: "omitted", "bytes": _utf8_len(_dumps(value))}), True
-
-
-def json_value(text: str) -> Any:
-    """A tool's arguments or result as data: parsed when it is a JSON document, else the text
-    itself (exported as a JSON string, so every content attribute is valid JSON, even when
-    the text was cut before it got here)."""
-    stripped = text.strip()
-    if stripped[:1] in ("{", "[", '"') or stripped in ("true", "false", "null"):
-        try:
-            return json.loads(stripped)
-        except (ValueError, RecursionError):
-            return text
-    return text
-
-
-def _small(value: str, limit: int = SMALL_TEXT) -> str:
-    text, _size, _cut = truncate_text(value, limit)
-    return text
-
-
-def _captured(value: Any) -> bool:
-    """False for absent values and for the normaliser's "not captured" markers."""
-    if value is None:
-        return False
-    return not (isinstance(value, str) and value.startswith(NOT_CAPTURED_PREFIX))
-
-
-class Attributes:
-    """Span attributes within a byte budget: identity and structure first, content last."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, Any] = {}
-        self.size = 0
-        self.truncated = False
-        self._content: list[tuple[str, Any]] = []
-
-    def put(self, key: str, value: Any, limit: int = SMALL_TEXT) -> None:
-        """A small attribute: strings cut at ``limit`` bytes, lists of strings kept short."""
-        if value is None:
-            return
-        if isinstance(value, bool):
-            self.items[key] = value
-            self.size += len(key) + 4
-        elif isinstance(value, int):
-            if -(2**63) <= value < 2**63:
-                self.items[key] = value
-                self.size += len(key) + 10
-        elif isinstance(value, float):
-            if value == value and value not in (float("inf"), float("-inf")):
-                self.items[key] = value
-                self.size += len(key) + 10
-        elif isinstance(value, str):
-            text = _small(value, limit)
-            self.items[key] = text
-            self.size += len(key) + _utf8_len(text) + 4
-        elif isinstance(value, (list, tuple)):
-            texts = [_small(str(v), 256) for v in value if v is not None][:64]
-            self.items[key] = texts
-            self.size += len(key) + sum(_utf8_len(t) + 4 for t in texts)
-        else:
-            text, cut = bounded_json(value, limit)
-            self.truncated |= cut
-            self.items[key] = text
-            self.size += len(key) + _utf8_len(text) + 4
-
-    def content(self, key: str, value: Any) -> None:
-        """A large attribute (messages, tool arguments): JSON, with a share of what is left."""
-        if _captured(value):
-            self._content.append((key, value))
-
-    def finish(self, budget: int) -> dict[str, Any]:
-        """Fit the content attributes into ``budget`` bytes (fair shares, smallest first)."""
-        if not self._content:
-            return self.items
-        left = budget - self.size
-        pending = []
-        for key, value in self._content:
-            try:
-                natural = _utf8_len(_dumps(value))
-            except (TypeError, ValueError, RecursionError):
-                natural = budget
-            pending.append((natural + len(key) + 4, key, value))
-        pending.sort(key=lambda item: item[0])
-        for index, (natural, key, value) in enumerate(pending):
-            share = left // (len(pending) - index)
-            if share < 64:
-                self.truncated = True
-                self.items["turnscope.content.omitted"] = True
-                break
-            text, cut = bounded_json(value, min(natural, share) - len(key) - 4)
-            self.truncated |= cut
-            self.items[key] = text
-            used = len(key) + _utf8_len(text) + 4
-            left -= used
-            self.size += used
-        if self.truncated:
-            self.items["turnscope.truncated"] = True
-        return self.items
-
-
 # --- messages in the GenAI semantic-convention shape -----------------------------------------
 
 
@@ -392,7 +266,7 @@ def _arguments(value: Any) -> Any:
 
 def to_messages(value: Any, default_role: str) -> list[dict[str, Any]] | None:
     """Chat messages or Responses items -> ``[{role, parts: [...]}]`` (semconv message JSON)."""
-    if not _captured(value):
+    if not is_captured(value):
         return None
     if isinstance(value, str):
         return [{"role": default_role, "parts": [{"type": "text", "content": value}]}]
@@ -676,12 +550,12 @@ class SpanMapper:
         description = ""
         if error is not None:
             attrs.put("error.type", error[0])
-            description = _small(error[1], DESCRIPTION_BYTES)
+            description = small_text(error[1], DESCRIPTION_BYTES)
             status = Status(StatusCode.ERROR, description)
         else:
             status = Status(StatusCode.UNSET)
-        name = _small(name, 256)
-        fixed = SPAN_OVERHEAD + _utf8_len(name) + _utf8_len(description) + 200 * len(events)
+        name = small_text(name, 256)
+        fixed = SPAN_OVERHEAD + utf8_len(name) + utf8_len(description) + 200 * len(events)
         fixed += 120 * len(links)
         attributes = attrs.finish(self.budget - fixed)
         span = ReadableSpan(
@@ -823,7 +697,7 @@ class SpanMapper:
         description = span.error_message or (span.exception.type if span.exception else etype)
         if self.content:
             detail = (span.error_data or {}).get("error")
-            if isinstance(detail, str) and detail and _captured(detail):
+            if isinstance(detail, str) and detail and is_captured(detail):
                 description = f"{description}: {detail}"
             elif span.error_message is None and span.exception and span.exception.message:
                 description = f"{description}: {span.exception.message}"
@@ -940,7 +814,7 @@ class SpanMapper:
             attrs.content("gen_ai.input.messages", to_messages(data.get("input"), "user"))
             attrs.content("gen_ai.output.messages", to_output_messages(output))
             instructions = data.get("instructions")
-            if isinstance(instructions, str) and _captured(instructions):
+            if isinstance(instructions, str) and is_captured(instructions):
                 attrs.content(
                     "gen_ai.system_instructions", [{"type": "text", "content": instructions}]
                 )
@@ -964,10 +838,10 @@ class SpanMapper:
         attrs.put("gen_ai.tool.call.id", call_id)
         if self.content:
             arguments = data.get("input")
-            if isinstance(arguments, str) and _captured(arguments):
+            if isinstance(arguments, str) and is_captured(arguments):
                 attrs.content("gen_ai.tool.call.arguments", json_value(arguments))
             result = data.get("output")
-            if span.error_message is None and isinstance(result, str) and _captured(result):
+            if span.error_message is None and isinstance(result, str) and is_captured(result):
                 attrs.content("gen_ai.tool.call.result", json_value(result))
         return f"execute_tool {tool}" if tool else "execute_tool"
 
@@ -977,7 +851,7 @@ class SpanMapper:
         queue = state.calls.get(span.parent_id or "")
         if not queue or not tool:
             return None
-        wanted = _canonical(arguments) if _captured(arguments) else None
+        wanted = _canonical(arguments) if is_captured(arguments) else None
         match = None
         for index, (_cid, name, args) in enumerate(queue):
             if name != tool:
@@ -1007,7 +881,7 @@ class SpanMapper:
         attrs.put("openai_agents.guardrail.triggered", triggered is True)
         if span_failed(span):  # the guardrail function raised: there is no result to report
             return f"guardrail {name}" if name else "guardrail"
-        result: dict[str, Any] = {"gen_ai.guardrail.component.name": _small(name or "", 256)}
+        result: dict[str, Any] = {"gen_ai.guardrail.component.name": small_text(name or "", 256)}
         result["gen_ai.guardrail.result.type"] = "tripwire_triggered"
         result["gen_ai.guardrail.result.value"] = "true" if triggered is True else "false"
         source = self._guardrail_source(span, state)
@@ -1036,14 +910,14 @@ class SpanMapper:
         return "output"
 
     def _custom(self, attrs: Attributes, value: Any) -> None:
-        if not isinstance(value, dict) or not _captured(value):
+        if not isinstance(value, dict) or not is_captured(value):
             return
         for key, item in list(value.items())[:32]:
             if key == MARKER:
                 continue
-            attr = f"openai_agents.custom.{_small(str(key), 64)}"
+            attr = f"openai_agents.custom.{small_text(str(key), 64)}"
             if isinstance(item, (int, float, bool)) or (
-                isinstance(item, str) and _utf8_len(item) <= SMALL_TEXT
+                isinstance(item, str) and utf8_len(item) <= SMALL_TEXT
             ):
                 attrs.put(attr, item)
             else:
@@ -1072,7 +946,7 @@ class SpanMapper:
         attrs.put("openai_agents.trace_id", run.trace_id)
         attrs.put("openai_agents.group_id", run.group_id)
         for key, value in list((run.metadata or {}).items())[:32]:
-            attrs.put(f"openai_agents.metadata.{_small(str(key), 64)}", value, 256)
+            attrs.put(f"openai_agents.metadata.{small_text(str(key), 64)}", value, 256)
         attrs.put("turnscope.status", run.status)
         attrs.put("turnscope.turns", run.turns)
         attrs.put("turnscope.agents", list(run.agents))
