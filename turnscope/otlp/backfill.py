@@ -20,7 +20,7 @@ from typing import Any, TextIO
 from turnscope.config import OtlpSettings
 from turnscope.exporter.sinks import Batch
 from turnscope.ids import otel_trace_id_hex
-from turnscope.otlp.mapper import OtlpSink
+from turnscope.otlp.sink import OtlpSink
 from turnscope.records import RUNNING, RunRecord, SpanRecord
 
 PAGE = 500
