@@ -38,7 +38,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from turnscope.config import OtlpSettings
 from turnscope.exporter.normalize import CONTENT_KEYS, count_of
@@ -70,6 +70,12 @@ from turnscope.records import (
     RunRecord,
     SpanRecord,
 )
+
+if TYPE_CHECKING:  # OpenTelemetry is imported when the first span is made, not with turnscope
+    from collections.abc import Callable
+
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.trace import Link
 
 log = logging.getLogger("turnscope")
 
@@ -114,9 +120,6 @@ def to_ns(value: datetime) -> int:
 def _usage(data: dict[str, Any]) -> dict[str, Any]:
     usage = data.get("usage")
     return usage if isinstance(usage, dict) else {}
-
-
-# --- the mapping -----------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
@@ -168,9 +171,9 @@ class SpanMapper:
 
     # -- batches -------------------------------------------------------------------------------
 
-    def consume(self, batch: Batch) -> list[Any]:
+    def consume(self, batch: Batch) -> list[ReadableSpan]:
         """The OTel spans a batch completes: ended spans, then roots of runs with a verdict."""
-        out: list[Any] = []
+        out: list[ReadableSpan] = []
         for run in batch.runs:
             state = self._trace(run.trace_id)
             state.run = run
@@ -186,9 +189,9 @@ class SpanMapper:
                 self._guard(out, self.root, run)
         return out
 
-    def finish(self) -> list[Any]:
+    def finish(self) -> list[ReadableSpan]:
         """At shutdown: roots not sent yet, then spans that never ended (marked incomplete)."""
-        out: list[Any] = []
+        out: list[ReadableSpan] = []
         for state in list(self.traces.values()):
             if state.run is not None and state.trace_id not in self.roots:
                 self._guard(out, self.root, state.run)
@@ -197,7 +200,12 @@ class SpanMapper:
         self.open.clear()
         return out
 
-    def _guard(self, out: list[Any], convert: Any, record: Any) -> None:
+    def _guard(
+        self,
+        out: list[ReadableSpan],
+        convert: Callable[[Any], ReadableSpan | list[ReadableSpan]],
+        record: Any,
+    ) -> None:
         try:
             result = convert(record)
         except Exception:  # one odd record must not cost the batch (nor be retried forever)
@@ -260,9 +268,9 @@ class SpanMapper:
         end: int,
         attrs: Attributes,
         error: tuple[str, str] | None,
-        events: Sequence[Any] = (),
-        links: Sequence[Any] = (),
-    ) -> Any:
+        events: Sequence[Event] = (),
+        links: Sequence[Link] = (),
+    ) -> ReadableSpan:
         from opentelemetry.sdk.trace import ReadableSpan
         from opentelemetry.trace import SpanContext, SpanKind, TraceFlags
         from opentelemetry.trace.status import Status, StatusCode
@@ -312,72 +320,17 @@ class SpanMapper:
 
     # -- one SDK span ------------------------------------------------------------------------------
 
-    def span(self, span: SpanRecord) -> Any:
+    def span(self, span: SpanRecord) -> ReadableSpan:
         """One SDK span as an OTel span (an open span is sent as incomplete)."""
         state = self._trace(span.trace_id)
         data = span.data if isinstance(span.data, dict) else {}
         attrs = Attributes()
         self._common(attrs, span, state)
-        kind = span.kind
-        otel_kind = "client" if kind in CLIENT_KINDS else "internal"
-        name = span.name or kind
-        events: list[Any] = []
-        links: list[Any] = []
-        if kind == "task":
-            name = f"run {span.name}" if span.name and span.name != "task" else "run"
-            self._usage_attrs(attrs, data, "openai_agents.usage.")
-        elif kind == "turn":
-            number = count_of(data.get("turn"))
-            agent = data.get("agent_name") or span.agent
-            name = " ".join(str(x) for x in ("turn", number, agent) if x is not None)
-            attrs.put("gen_ai.agent.name", agent)
-            if number is not None:
-                attrs.put("turnscope.turn", number)
-            self._usage_attrs(attrs, data, "openai_agents.usage.")
-        elif kind == "agent":
-            name = self._agent(attrs, span, data, state, links)
-        elif kind in MODEL_KINDS:
-            name = self._model(attrs, span, data, state)
-        elif kind == "function":
-            name = self._function(attrs, span, data, state)
-        elif kind == "handoff":
-            source, target = data.get("from_agent"), data.get("to_agent")
-            name = f"handoff {source or '?'} -> {target or '?'}"
-            attrs.put("gen_ai.agent.name", source)
-            attrs.put("openai_agents.handoff.from_agent", source)
-            attrs.put("openai_agents.handoff.to_agent", target)
-            if isinstance(target, str) and target:
-                pending = state.handoffs.setdefault(target, [])
-                pending.append((span.span_id, span.ended_at))
-                del pending[:-MAX_PENDING_PER_TRACE]
-        elif kind == "guardrail":
-            name = self._guardrail(attrs, span, data, state, events)
-        elif kind == "custom":
-            name = span.name or "custom"
-            if self.content:
-                self._custom(attrs, data.get("data"))
-        elif kind == "mcp_tools":
-            server = data.get("server")
-            name = f"tools/list {server}" if server else "tools/list"
-            attrs.put("mcp.method.name", "tools/list")
-            attrs.put("openai_agents.mcp.server", server)
-            result = data.get("result")
-            if isinstance(result, list):
-                attrs.put("openai_agents.mcp.tools", [str(r) for r in result])
-        elif kind in ("transcription", "speech"):
-            model = data.get("model")
-            name = f"{kind} {model}" if model else kind
-            attrs.put("gen_ai.operation.name", kind)
-            attrs.put("gen_ai.request.model", model)
-            for key in ("input_format", "output_format"):
-                attrs.put(f"openai_agents.{kind}.{key}", data.get(key))
-        else:  # speech_group and span types newer than this code
-            name = span.name or kind
-            for key, value in data.items():
-                if key == MARKER or key in CONTENT_KEYS:
-                    continue
-                if isinstance(value, (str, int, float, bool)):
-                    attrs.put(f"openai_agents.{kind}.{key}", value, 256)
+        events: list[Event] = []
+        links: list[Link] = []
+        by_kind = self._KIND.get(span.kind, SpanMapper._other)
+        name = by_kind(self, attrs, span, data, state, events, links)
+        otel_kind = "client" if span.kind in CLIENT_KINDS else "internal"
         if span.exception is not None:
             attrs.put("turnscope.exception.type", span.exception.type)
             if self.content and span.exception.message:
@@ -434,14 +387,50 @@ class SpanMapper:
             if value is not None:
                 attrs.put(prefix + key, value)
 
+    # -- one method per span kind (_KIND): (attrs, span, data, state, events, links) -> name;
+    # each adds the kind's attributes (and events and links) and returns the span's name
+
+    def _task(
+        self,
+        attrs: Attributes,
+        span: SpanRecord,
+        data: dict[str, Any],
+        state: _TraceState,
+        events: list[Event],
+        links: list[Link],
+    ) -> str:
+        """The SDK's run (new SDKs): ``run {workflow}`` with the run's token usage."""
+        self._usage_attrs(attrs, data, "openai_agents.usage.")
+        return f"run {span.name}" if span.name and span.name != "task" else "run"
+
+    def _turn(
+        self,
+        attrs: Attributes,
+        span: SpanRecord,
+        data: dict[str, Any],
+        state: _TraceState,
+        events: list[Event],
+        links: list[Link],
+    ) -> str:
+        """One turn of the agent loop (new SDKs): ``turn {n} {agent}`` with its usage."""
+        number = count_of(data.get("turn"))
+        agent = data.get("agent_name") or span.agent
+        attrs.put("gen_ai.agent.name", agent)
+        if number is not None:
+            attrs.put("turnscope.turn", number)
+        self._usage_attrs(attrs, data, "openai_agents.usage.")
+        return " ".join(str(x) for x in ("turn", number, agent) if x is not None)
+
     def _agent(
         self,
         attrs: Attributes,
         span: SpanRecord,
         data: dict[str, Any],
         state: _TraceState,
-        links: list[Any],
+        events: list[Event],
+        links: list[Link],
     ) -> str:
+        """``invoke_agent {name}``, linked to the handoff that brought the run to it."""
         from opentelemetry.trace import Link, SpanContext, TraceFlags
 
         name = data.get("name") if isinstance(data.get("name"), str) else span.name
@@ -488,8 +477,15 @@ class SpanMapper:
         return f"invoke_agent {name}" if name else "invoke_agent"
 
     def _model(
-        self, attrs: Attributes, span: SpanRecord, data: dict[str, Any], state: _TraceState
+        self,
+        attrs: Attributes,
+        span: SpanRecord,
+        data: dict[str, Any],
+        state: _TraceState,
+        events: list[Event],
+        links: list[Link],
     ) -> str:
+        """``chat {model}``: a generation or response span, with the tool calls it asks for."""
         model = span.model or (data.get("model") if isinstance(data.get("model"), str) else None)
         provider = provider_of(data)
         attrs.put("gen_ai.operation.name", "chat")
@@ -545,8 +541,15 @@ class SpanMapper:
         return f"chat {model}" if model else "chat"
 
     def _function(
-        self, attrs: Attributes, span: SpanRecord, data: dict[str, Any], state: _TraceState
+        self,
+        attrs: Attributes,
+        span: SpanRecord,
+        data: dict[str, Any],
+        state: _TraceState,
+        events: list[Event],
+        links: list[Link],
     ) -> str:
+        """``execute_tool {tool}``, with the call id of the model output that asked for it."""
         tool = span.tool_name or (data.get("name") if isinstance(data.get("name"), str) else None)
         attrs.put("gen_ai.operation.name", "execute_tool")
         attrs.put("gen_ai.tool.name", tool)
@@ -589,14 +592,37 @@ class SpanMapper:
             return None
         return queue.pop(match)[0]
 
+    def _handoff(
+        self,
+        attrs: Attributes,
+        span: SpanRecord,
+        data: dict[str, Any],
+        state: _TraceState,
+        events: list[Event],
+        links: list[Link],
+    ) -> str:
+        """``handoff {from} -> {to}``; the target agent's span links back to it."""
+        source, target = data.get("from_agent"), data.get("to_agent")
+        attrs.put("gen_ai.agent.name", source)
+        attrs.put("openai_agents.handoff.from_agent", source)
+        attrs.put("openai_agents.handoff.to_agent", target)
+        if isinstance(target, str) and target:
+            pending = state.handoffs.setdefault(target, [])
+            pending.append((span.span_id, span.ended_at))
+            del pending[:-MAX_PENDING_PER_TRACE]
+        return f"handoff {source or '?'} -> {target or '?'}"
+
     def _guardrail(
         self,
         attrs: Attributes,
         span: SpanRecord,
         data: dict[str, Any],
         state: _TraceState,
-        events: list[Any],
+        events: list[Event],
+        links: list[Link],
     ) -> str:
+        """``guardrail {name}``, with its result as attributes and a ``gen_ai.guardrail.result``
+        event."""
         from opentelemetry.sdk.trace import Event
 
         name = data.get("name") if isinstance(data.get("name"), str) else span.name
@@ -633,7 +659,21 @@ class SpanMapper:
             return "input"
         return "output"
 
-    def _custom(self, attrs: Attributes, value: Any) -> None:
+    def _custom(
+        self,
+        attrs: Attributes,
+        span: SpanRecord,
+        data: dict[str, Any],
+        state: _TraceState,
+        events: list[Event],
+        links: list[Link],
+    ) -> str:
+        """A ``custom_span``: its data as attributes, only when content is captured."""
+        if self.content:
+            self._custom_data(attrs, data.get("data"))
+        return span.name or "custom"
+
+    def _custom_data(self, attrs: Attributes, value: Any) -> None:
         if not isinstance(value, dict) or not is_captured(value):
             return
         for key, item in list(value.items())[:32]:
@@ -647,16 +687,85 @@ class SpanMapper:
             else:
                 attrs.content(attr, item)
 
+    def _mcp_tools(
+        self,
+        attrs: Attributes,
+        span: SpanRecord,
+        data: dict[str, Any],
+        state: _TraceState,
+        events: list[Event],
+        links: list[Link],
+    ) -> str:
+        """``tools/list {server}``: an MCP server listing its tools."""
+        server = data.get("server")
+        attrs.put("mcp.method.name", "tools/list")
+        attrs.put("openai_agents.mcp.server", server)
+        result = data.get("result")
+        if isinstance(result, list):
+            attrs.put("openai_agents.mcp.tools", [str(r) for r in result])
+        return f"tools/list {server}" if server else "tools/list"
+
+    def _audio(
+        self,
+        attrs: Attributes,
+        span: SpanRecord,
+        data: dict[str, Any],
+        state: _TraceState,
+        events: list[Event],
+        links: list[Link],
+    ) -> str:
+        """``transcription {model}`` or ``speech {model}`` (voice pipelines)."""
+        kind, model = span.kind, data.get("model")
+        attrs.put("gen_ai.operation.name", kind)
+        attrs.put("gen_ai.request.model", model)
+        for key in ("input_format", "output_format"):
+            attrs.put(f"openai_agents.{kind}.{key}", data.get(key))
+        return f"{kind} {model}" if model else kind
+
+    def _other(
+        self,
+        attrs: Attributes,
+        span: SpanRecord,
+        data: dict[str, Any],
+        state: _TraceState,
+        events: list[Event],
+        links: list[Link],
+    ) -> str:
+        """speech_group and span types newer than this code: their scalar, non-content fields."""
+        kind = span.kind
+        for key, value in data.items():
+            if key == MARKER or key in CONTENT_KEYS:
+                continue
+            if isinstance(value, (str, int, float, bool)):
+                attrs.put(f"openai_agents.{kind}.{key}", value, 256)
+        return span.name or kind
+
+    # span kind -> its method; kinds not in the table (speech_group, span types newer than
+    # this code) go to _other
+    _KIND: ClassVar[dict[str, Callable[..., str]]] = {
+        "task": _task,
+        "turn": _turn,
+        "agent": _agent,
+        **dict.fromkeys(MODEL_KINDS, _model),
+        "function": _function,
+        "handoff": _handoff,
+        "guardrail": _guardrail,
+        "custom": _custom,
+        "mcp_tools": _mcp_tools,
+        "transcription": _audio,
+        "speech": _audio,
+    }
+
     # -- the root -------------------------------------------------------------------------------
 
-    def root(self, run: RunRecord) -> list[Any]:
+    def root(self, run: RunRecord) -> list[ReadableSpan]:
         """The trace's root span with the run's verdict (and the spans of a run that will
         never finish, marked incomplete)."""
         state = self._trace(run.trace_id)
         self.roots[run.trace_id] = run.group_id or state.group_id
         if len(self.roots) > MAX_REMEMBERED_ROOTS:
             self.roots.popitem(last=False)
-        out: list[Any] = []
+        out: list[ReadableSpan] = []
         if run.status == INCOMPLETE:
             for key in [k for k in self.open if k[0] == run.trace_id]:
                 out.append(self.span(self.open.pop(key)))
