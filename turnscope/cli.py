@@ -242,7 +242,7 @@ def _port(value: str) -> int:
     return number
 
 
-# --- OTLP (owned by turnscope/exporter/otel.py and backfill.py) -------------------------------
+# --- OTLP (turnscope/otlp: sink.py and backfill.py) -------------------------------------------
 
 
 OTLP_PROTOCOLS = ("grpc", "http/protobuf")
