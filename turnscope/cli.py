@@ -242,7 +242,7 @@ def _port(value: str) -> int:
     return number
 
 
-# --- OTLP (owned by turnscope/exporter/otel.py and backfill.py) -------------------------------
+# --- OTLP (turnscope/otlp: sink.py and backfill.py) -------------------------------------------
 
 
 OTLP_PROTOCOLS = ("grpc", "http/protobuf")
@@ -310,7 +310,7 @@ def add_export_otlp_command(sub: Any) -> None:
 def cmd_export_otlp(args: argparse.Namespace) -> int:
     """Backfill stored runs into an OTLP backend."""
     from turnscope.config import resolve_otlp
-    from turnscope.exporter.backfill import ProgressBar, backfill, render_summary
+    from turnscope.otlp.backfill import ProgressBar, backfill, render_summary
     from turnscope.store.queries import parse_since
 
     since = parse_since(args.since)

@@ -350,7 +350,7 @@ class Settings:
                 )
             )
         if self.otlp is not None:
-            from turnscope.exporter.otel import OtlpSink
+            from turnscope.otlp.sink import OtlpSink
 
             sinks.append(OtlpSink(self.otlp))
         return sinks

@@ -375,9 +375,9 @@ class Normalizer:
         usage = data.get("usage")
         if usage is not None and isinstance(usage, dict):
             tokens = usage.get("input_tokens")
-            record.input_tokens = _int(usage.get("prompt_tokens") if tokens is None else tokens)
+            record.input_tokens = count_of(usage.get("prompt_tokens") if tokens is None else tokens)
             tokens = usage.get("output_tokens")
-            record.output_tokens = _int(
+            record.output_tokens = count_of(
                 usage.get("completion_tokens") if tokens is None else tokens
             )
 
@@ -597,7 +597,9 @@ def _plain(text: str) -> str:
     return text if type(text) is str else str.__str__(text)
 
 
-def _int(value: Any) -> int | None:
+def count_of(value: Any) -> int | None:
+    """A count (tokens, turns) as an int, or None: booleans and NaN are not counts (one rule
+    for the normaliser and the OTLP mapping)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

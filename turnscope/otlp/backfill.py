@@ -18,9 +18,9 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from turnscope.config import OtlpSettings
-from turnscope.exporter.otel import OtlpSink
 from turnscope.exporter.sinks import Batch
 from turnscope.ids import otel_trace_id_hex
+from turnscope.otlp.sink import OtlpSink
 from turnscope.records import RUNNING, RunRecord, SpanRecord
 
 PAGE = 500
