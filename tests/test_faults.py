@@ -13,19 +13,16 @@ from typing import Any
 
 import pytest
 from agents import Agent, RunConfig, Runner, function_tool, set_trace_processors
-from fakes import FakeSpan
 from sqlalchemy import event
+from support.fakes import FakeSpan
+from support.tools import lookup_tool
 
 import turnscope.store.writer as writer_module
 from turnscope.demo.model import DemoModel, call, text
 from turnscope.exporter.processor import TurnscopeProcessor
 from turnscope.store.queries import Store
 
-
-@function_tool
-def lookup(q: str) -> str:
-    """Look something up."""
-    return "x" * 2000  # some bulk, so a tiny database fills up
+lookup = lookup_tool("x" * 2000)  # some bulk, so a tiny database fills up
 
 
 def agent(name: str = "A") -> Agent[Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from agents import Agent, RunConfig, Runner, custom_span, function_tool, set_trace_processors
+from support.tools import lookup_tool
 
 from turnscope.demo.model import DemoModel, call, text
 from turnscope.exporter.processor import TurnscopeProcessor
@@ -24,15 +25,9 @@ from turnscope.store.queries import Store
 
 def simple_agent(name: str = "A") -> Agent[Any]:
     """An agent that calls one tool, then answers."""
-
-    @function_tool
-    def lookup(q: str) -> str:
-        """Look something up."""
-        return "found"
-
     return Agent(
         name=name,
-        tools=[lookup],
+        tools=[lookup_tool("found")],
         model=DemoModel([[call("lookup", {"q": "x"})], [text("answer")]]),
     )
 

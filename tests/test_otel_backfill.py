@@ -13,16 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agents import Agent, RunConfig, Runner, function_tool, set_trace_processors
+from agents import Agent, RunConfig, Runner, set_trace_processors
 from agents.tracing import agent_span, function_span, trace
-from otlp_receiver import Receiver, check_traces, free_port, receiver_for, root_of
+from support.net import free_port
+from support.otlp_receiver import Receiver, check_traces, root_of
+from support.tools import lookup_tool
 
 from turnscope.cli import main
 from turnscope.demo.workflows import CASES, has_feature
 from turnscope.exporter.processor import TurnscopeProcessor
 from turnscope.ids import otel_span_id, otel_trace_id_hex
 
-PROTOCOLS = ["grpc", "http/protobuf"]
 TITLES = (
     "handoff, tool call, answer",
     "flaky tool recovered",
@@ -62,13 +63,6 @@ def export(db: str, receiver: Receiver, *extra: str) -> int:
     """``turnscope export-otlp`` to ``receiver``."""
     args = ["export-otlp", "--db", db, "--endpoint", receiver.endpoint]
     return main([*args, "--protocol", receiver.protocol, *extra])
-
-
-@pytest.fixture(params=PROTOCOLS)
-def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
-    """A live OTLP receiver for each protocol."""
-    with receiver_for(request.param) as rx:
-        yield rx
 
 
 @pytest.fixture
@@ -149,11 +143,7 @@ def test_a_replay_matches_live_export(db_url: str, receiver: Receiver) -> None:
 def test_filters_and_running_runs(
     db_url: str, receiver: Receiver, recorder: Any, capsys: Any
 ) -> None:
-    @function_tool
-    def lookup(q: str) -> str:
-        """Look something up."""
-        return q
-
+    lookup = lookup_tool("{q}")
     from turnscope.demo.model import DemoModel, call, text
 
     ids = {n: f"trace_{n}{'a' * 31}" for n in (1, 2, 3)}

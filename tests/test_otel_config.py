@@ -6,12 +6,12 @@ attributes reach a real receiver; content is exported only when asked for.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from agents import Agent, RunConfig, Runner, function_tool, set_trace_processors
-from otlp_receiver import Receiver, check_traces, receiver_for, root_of
+from agents import Agent, RunConfig, Runner, set_trace_processors
+from support.otlp_receiver import Receiver, check_traces, root_of
+from support.tools import lookup_tool
 
 from turnscope.config import ConfigError, Settings, resolve_otlp
 from turnscope.demo.model import DemoModel, call, text
@@ -103,10 +103,7 @@ def test_content_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings is not None and not settings.capture_content  # the argument wins
 
 
-@function_tool
-def lookup(q: str) -> str:
-    """Look something up."""
-    return f"secret result for {q}"
+lookup = lookup_tool("secret result for {q}")
 
 
 def run_once(trace_id: str) -> None:
@@ -117,13 +114,6 @@ def run_once(trace_id: str) -> None:
         model=DemoModel([[call("lookup", {"q": "x"})], [text("the answer")]]),
     )
     Runner.run_sync(agent, "the question", run_config=RunConfig(trace_id=trace_id))
-
-
-@pytest.fixture(params=["grpc", "http/protobuf"])
-def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
-    """A live OTLP receiver for each protocol."""
-    with receiver_for(request.param) as rx:
-        yield rx
 
 
 def exporting(db_url: str, **options: Any) -> TurnscopeProcessor:

@@ -19,7 +19,14 @@ from typing import Any
 import pytest
 from agents import set_trace_processors
 from agents.tracing import TracingProcessor
-from otlp_receiver import Received, Receiver, check_traces, receiver_for, root_of
+from support.otlp_receiver import (
+    PROTOCOLS,
+    Received,
+    Receiver,
+    check_traces,
+    receiver_for,
+    root_of,
+)
 
 from turnscope import __version__
 from turnscope.demo.workflows import CASES, Case, has_feature
@@ -27,7 +34,6 @@ from turnscope.exporter.processor import TurnscopeProcessor
 from turnscope.ids import otel_root_span_id, otel_span_id, otel_trace_id_hex
 from turnscope.store.queries import Store
 
-PROTOCOLS = ["grpc", "http/protobuf"]
 SKIP = {"worker process killed"}  # a subprocess that dies: nothing of it is exported live
 
 

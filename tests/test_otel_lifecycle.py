@@ -23,21 +23,13 @@ from agents.tracing import (
     mcp_tools_span,
     trace,
 )
-from fakes import FakeSpan
-from otlp_receiver import Receiver, check_traces, receiver_for, root_of
+from support.fakes import FakeSpan
+from support.otlp_receiver import Receiver, check_traces, root_of
+from support.tools import lookup_tool
 
 from turnscope.demo.model import DemoModel, call, text
 from turnscope.exporter.processor import TurnscopeProcessor
 from turnscope.ids import otel_root_span_id, otel_span_id, otel_trace_id_hex
-
-PROTOCOLS = ["grpc", "http/protobuf"]
-
-
-@pytest.fixture(params=PROTOCOLS)
-def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
-    """A live OTLP receiver for each protocol."""
-    with receiver_for(request.param) as rx:
-        yield rx
 
 
 @pytest.fixture
@@ -62,10 +54,7 @@ def tid(n: int) -> str:
     return f"trace_{0xF0000 + n:032x}"
 
 
-@function_tool
-def lookup(q: str) -> str:
-    """Look something up."""
-    return f"result for {q}"
+lookup = lookup_tool("result for {q}")
 
 
 def helper(name: str = "Helper", answer: str = "done") -> Agent:

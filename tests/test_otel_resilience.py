@@ -16,21 +16,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agents import Agent, RunConfig, Runner, function_tool, set_trace_processors
-from otlp_receiver import Blackhole, check_traces, free_port, receiver_for, root_of
+from agents import Agent, RunConfig, Runner, set_trace_processors
+from support.net import free_port
+from support.otlp_receiver import PROTOCOLS, Blackhole, check_traces, receiver_for, root_of
+from support.tools import lookup_tool
 
 from turnscope.demo.model import DemoModel, call, text
 from turnscope.exporter.processor import TurnscopeProcessor
 from turnscope.ids import otel_trace_id_hex
 from turnscope.store.queries import Store
 
-PROTOCOLS = ["grpc", "http/protobuf"]
-
-
-@function_tool
-def lookup(q: str) -> str:
-    """Look something up."""
-    return f"result for {q}"
+lookup = lookup_tool("result for {q}")
 
 
 def busy_agent(name: str, calls: int = 4) -> Agent:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from agents import Agent, RunConfig, Runner, function_tool, trace
+from support.tools import lookup_tool
 
 import turnscope
 from turnscope.demo.model import DemoModel, call, delay, text
@@ -84,11 +85,7 @@ def test_spans_after_the_trace_ended_are_kept(recorder: Any, db_url: str) -> Non
 
 
 def test_fifty_concurrent_runs_each_get_their_own_verdict(recorder: Any, db_url: str) -> None:
-    @function_tool
-    async def lookup(q: str) -> str:
-        """Look something up (yields to the other runs)."""
-        await asyncio.sleep(0.001)
-        return "found"
+    lookup = lookup_tool("found", pause=0.001)  # yields to the other runs
 
     def agent(kind: int) -> Agent[Any]:
         if kind == 0:

@@ -179,7 +179,7 @@ def test_nothing_private_reaches_sqlite_or_otlp(
     """End to end, with OTLP content capture switched on by its standard variable: content
     off leaves no prompt, output, tool argument or tool output anywhere; the redactor masks
     secrets in both destinations."""
-    from otlp_receiver import GrpcReceiver
+    from support.otlp_receiver import GrpcReceiver
 
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
     if mode == "capture_content_off":
