@@ -87,6 +87,7 @@ class Exported:
 
 def run_cases(processor: Any, cases: list[Case], clock: Any = None) -> dict[str, Any]:
     """Run demo cases through the real Runner with ``processor`` as the only processor."""
+    # registered by hand: the clock is a second processor beside it
     set_trace_processors([processor] + ([clock] if clock else []))
     out: dict[str, Any] = {}
     for index, case in enumerate(cases):

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from agents import Agent, RunConfig, Runner, function_tool, set_trace_processors
+from agents import Agent, RunConfig, Runner, function_tool
 from agents.tracing import (
     SpanError,
     agent_span,
@@ -33,20 +33,11 @@ from turnscope.ids import otel_root_span_id, otel_span_id, otel_trace_id_hex
 
 
 @pytest.fixture
-def exporter(receiver: Receiver, db_url: str) -> Iterator[TurnscopeProcessor]:
+def exporter(receiver: Receiver, db_url: str, make_recorder: Any) -> Iterator[TurnscopeProcessor]:
     """A processor writing ``db_url`` and exporting to ``receiver``, the only one registered."""
-    processor = TurnscopeProcessor(
-        db_url,
-        flush_interval=0.05,
-        otlp_endpoint=receiver.endpoint,
-        otlp_protocol=receiver.protocol,
-    )
-    set_trace_processors([processor])
-    try:
+    options = {"otlp_endpoint": receiver.endpoint, "otlp_protocol": receiver.protocol}
+    with make_recorder(db_url, **options) as processor:
         yield processor
-    finally:
-        set_trace_processors([])
-        processor.shutdown(10)
 
 
 def tid(n: int) -> str:
@@ -291,15 +282,10 @@ def test_custom_trace_ids_are_hashed(exporter: TurnscopeProcessor, receiver: Rec
     assert otel_trace_id_hex(weird) != "0" * 32
 
 
-def test_export_without_a_database(receiver: Receiver) -> None:
-    processor = TurnscopeProcessor(
-        db=False,
-        flush_interval=0.05,
-        otlp_endpoint=receiver.endpoint,
-        otlp_protocol=receiver.protocol,
-    )
-    set_trace_processors([processor])
-    try:
+def test_export_without_a_database(receiver: Receiver, make_recorder: Any) -> None:
+    with make_recorder(
+        False, otlp_endpoint=receiver.endpoint, otlp_protocol=receiver.protocol
+    ) as processor:
         looper = Agent(
             name="Looper",
             tools=[lookup],
@@ -308,9 +294,6 @@ def test_export_without_a_database(receiver: Receiver) -> None:
         with pytest.raises(Exception, match="Max turns"):
             Runner.run_sync(looper, "loop", max_turns=2, run_config=RunConfig(trace_id=tid(8)))
         assert processor.flush(10)
-    finally:
-        set_trace_processors([])
-        processor.shutdown(10)
     assert list(processor.stats()["sinks"]) == ["otlp"]
     spans = spans_of(receiver, tid(8))
     check_traces(spans)
@@ -337,16 +320,9 @@ def _attr_bytes(attrs: dict[str, Any]) -> int:
     return total
 
 
-def test_content_capture_is_bounded_and_stays_valid_json(receiver: Receiver, db_url: str) -> None:
-    processor = TurnscopeProcessor(
-        db_url,
-        flush_interval=0.05,
-        otlp_endpoint=receiver.endpoint,
-        otlp_protocol=receiver.protocol,
-        otlp_capture_content=True,
-        otlp_max_span_bytes=8192,
-    )
-    set_trace_processors([processor])
+def test_content_capture_is_bounded_and_stays_valid_json(
+    receiver: Receiver, db_url: str, make_recorder: Any
+) -> None:
     huge_question = "Summarise this: " + "é" * 60_000
     agent = Agent(
         name="Analyst",
@@ -356,12 +332,15 @@ def test_content_capture_is_bounded_and_stays_valid_json(receiver: Receiver, db_
             [[call("fetch_report", {"query": "q" * 2_000})], [text("Summary: " + "z" * 90_000)]]
         ),
     )
-    try:
+    with make_recorder(
+        db_url,
+        otlp_endpoint=receiver.endpoint,
+        otlp_protocol=receiver.protocol,
+        otlp_capture_content=True,
+        otlp_max_span_bytes=8192,
+    ) as processor:
         Runner.run_sync(agent, huge_question, run_config=RunConfig(trace_id=tid(9)))
         assert processor.flush(10)
-    finally:
-        set_trace_processors([])
-        processor.shutdown(10)
     spans = spans_of(receiver, tid(9))
     check_traces(spans)
     for span in spans:
@@ -387,22 +366,18 @@ def test_content_capture_is_bounded_and_stays_valid_json(receiver: Receiver, db_
     assert arguments["query"].startswith("qqq")
 
 
-def test_content_needs_turnscope_capture_too(receiver: Receiver, db_url: str) -> None:
-    processor = TurnscopeProcessor(
+def test_content_needs_turnscope_capture_too(
+    receiver: Receiver, db_url: str, make_recorder: Any
+) -> None:
+    with make_recorder(
         db_url,
         capture_content=False,
-        flush_interval=0.05,
         otlp_endpoint=receiver.endpoint,
         otlp_protocol=receiver.protocol,
         otlp_capture_content=True,
-    )
-    set_trace_processors([processor])
-    try:
+    ) as processor:
         Runner.run_sync(helper(), "secret question", run_config=RunConfig(trace_id=tid(10)))
         assert processor.flush(10)
-    finally:
-        set_trace_processors([])
-        processor.shutdown(10)
     spans = spans_of(receiver, tid(10))
     check_traces(spans)
     blob = json.dumps([s.attrs for s in spans])
@@ -410,24 +385,18 @@ def test_content_needs_turnscope_capture_too(receiver: Receiver, db_url: str) ->
     assert "gen_ai.input.messages" not in blob
 
 
-def test_requests_stay_under_four_mebibytes(receiver: Receiver) -> None:
-    processor = TurnscopeProcessor(
-        db=False,
-        flush_interval=0.05,
+def test_requests_stay_under_four_mebibytes(receiver: Receiver, make_recorder: Any) -> None:
+    with make_recorder(
+        False,
         otlp_endpoint=receiver.endpoint,
         otlp_protocol=receiver.protocol,
         otlp_capture_content=True,
-    )
-    set_trace_processors([processor])
-    try:
+    ) as processor:
         with trace("Big", trace_id=tid(11)):
             for i in range(300):
                 with custom_span(f"chunk {i % 3}", data={"blob": "b" * 60_000, "n": i}):
                     pass
         assert processor.flush(60)
-    finally:
-        set_trace_processors([])
-        processor.shutdown(10)
     spans = spans_of(receiver, tid(11))
     check_traces(spans)
     assert len(spans) == 301
