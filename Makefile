@@ -2,9 +2,13 @@
 # the first interpreter that really runs (pyenv shims of inactive versions do not) and is >= 3.10
 PYTHON ?= $(shell for c in python3 python3.12 python3.11 python3.13; do \
 	$$c -c 'import sys; assert sys.version_info >= (3, 10)' 2>/dev/null && command -v $$c && break; done)
-# openai-agents 0.0.17 is tested on Python 3.10, our first user's environment
-PY310 ?= $(shell for c in $$(ls -d $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10 2>/dev/null) python3.10; do \
-	$$c -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && echo $$c && break; done)
+# the first python$(1) (pyenv's versions, then PATH) that really runs and is version $(1)
+find_python = $(shell for c in $$(ls -d $$(pyenv root 2>/dev/null)/versions/$(1).*/bin/python$(1) 2>/dev/null) python$(1); do \
+	$$c -c 'import sys; assert "%d.%d" % sys.version_info[:2] == "$(1)"' 2>/dev/null && echo $$c && break; done)
+# openai-agents 0.0.17 is tested on Python 3.10, our first user's environment; without one, on the
+# newest Python that release supports (its classifiers and openai 1.84.0's stop at 3.12)
+PY310 ?= $(call find_python,3.10)
+OLD_PYTHON ?= $(or $(PY310),$(call find_python,3.12),$(call find_python,3.11))
 VENV := .venv
 OLD_VENV := .venv-old
 STAMPS := .make-stamps
@@ -22,8 +26,8 @@ $(STAMPS)/venv: pyproject.toml
 
 $(STAMPS)/venv-old: pyproject.toml
 	@mkdir -p $(STAMPS)
-	@test -n "$(PY310)" || (echo "Python 3.10 not found (set PY310=/path/to/python3.10)"; exit 1)
-	test -x $(OLD_VENV)/bin/python || $(PY310) -m venv $(OLD_VENV)
+	@test -n "$(OLD_PYTHON)" || (echo "Python 3.10, 3.12 or 3.11 not found (set PY310=/path/to/python3.10)"; exit 1)
+	test -x $(OLD_VENV)/bin/python || $(OLD_PYTHON) -m venv $(OLD_VENV)
 	$(OLD_VENV)/bin/python -m pip install -q --upgrade pip
 	$(OLD_VENV)/bin/python -m pip install -q -e '.[dev]' 'openai-agents==0.0.17' 'openai==1.84.0'
 	@touch $@
@@ -51,6 +55,8 @@ test-new: venv
 	$(VENV)/bin/python -m pytest -q $(PYTEST_ARGS)
 
 test-old: venv-old
+	@$(OLD_VENV)/bin/python -c 'import sys; v = "%d.%d" % sys.version_info[:2]; v == "3.10" or \
+		print(f"Python 3.10 not found: running the openai-agents 0.0.17 suite on Python {v}")'
 	$(OLD_VENV)/bin/python -m pytest -q -m "not browser" $(PYTEST_ARGS)
 
 test: lint test-new test-old

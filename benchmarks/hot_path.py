@@ -129,7 +129,7 @@ def otlp_receiver() -> Any | None:
     backend), or None when opentelemetry-proto/grpcio are missing."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     try:
-        from otlp_receiver import GrpcReceiver
+        from support.otlp_receiver import GrpcReceiver
     except ImportError:
         return None
     return GrpcReceiver().start()

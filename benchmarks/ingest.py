@@ -332,7 +332,7 @@ def main() -> None:
 def _postgres() -> Any:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     try:
-        from pgserver import PgServer
+        from support.pgserver import PgServer
 
         server = PgServer()
         server.start()

@@ -1,14 +1,21 @@
-"""Shared fixtures: a real SQLite file, a real processor registered with the real SDK."""
+"""Shared fixtures: a real SQLite file, a real processor registered with the real SDK, real
+OTLP receivers and a real PostgreSQL server."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib.util
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from support.otlp_receiver import PROTOCOLS, Receiver, receiver_for
+
+if TYPE_CHECKING:
+    from turnscope.exporter.processor import TurnscopeProcessor
 
 NEW_SDK = importlib.util.find_spec("agents.testing") is not None  # ScriptedModel, task/turn spans
 
@@ -53,20 +60,37 @@ def db_url(db_path: Path) -> str:
     return f"sqlite:///{db_path}"
 
 
-@pytest.fixture
-def recorder(db_url: str) -> Iterator[object]:
-    """A TurnscopeProcessor on ``db_url``, the only processor the SDK calls during the test."""
+@contextmanager
+def recording(
+    db: Any, *, shutdown_timeout: float = 10, **options: Any
+) -> Iterator[TurnscopeProcessor]:
+    """A TurnscopeProcessor on ``db`` (``options`` as for it; flushing every 50 ms unless
+    given), the only processor the SDK calls inside the block; unregistered and shut down
+    on leaving it, so what follows reads a database the processor is done with."""
     from agents import set_trace_processors
 
     from turnscope.exporter.processor import TurnscopeProcessor
 
-    processor = TurnscopeProcessor(db_url, flush_interval=0.05)
+    processor = TurnscopeProcessor(db, **{"flush_interval": 0.05, **options})
     set_trace_processors([processor])
     try:
         yield processor
     finally:
         set_trace_processors([])
-        processor.shutdown(10)
+        processor.shutdown(shutdown_timeout)
+
+
+@pytest.fixture
+def make_recorder() -> Callable[..., AbstractContextManager[TurnscopeProcessor]]:
+    """``recording``: ``with make_recorder(db, **options) as processor: ...``."""
+    return recording
+
+
+@pytest.fixture
+def recorder(db_url: str, make_recorder: Any) -> Iterator[TurnscopeProcessor]:
+    """A TurnscopeProcessor on ``db_url``, the only processor the SDK calls during the test."""
+    with make_recorder(db_url) as processor:
+        yield processor
 
 
 @pytest.fixture
@@ -87,12 +111,19 @@ def env_flag(name: str) -> bool:
     return os.environ.get(name, "").lower() in ("1", "true", "yes")
 
 
+@pytest.fixture(params=PROTOCOLS)
+def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
+    """A live OTLP receiver, once for each protocol."""
+    with receiver_for(request.param) as rx:
+        yield rx
+
+
 @pytest.fixture(scope="session")
 def pg() -> Iterator[object]:
     """A real PostgreSQL server on 127.0.0.1 for the whole session."""
     if env_flag("TURNSCOPE_SKIP_POSTGRES"):
         pytest.skip("TURNSCOPE_SKIP_POSTGRES is set")
-    from pgserver import pg_server
+    from support.pgserver import pg_server
 
     with pg_server() as server:
         yield server

@@ -13,19 +13,16 @@ from typing import Any
 
 import pytest
 from agents import Agent, RunConfig, Runner, function_tool, set_trace_processors
-from fakes import FakeSpan
 from sqlalchemy import event
+from support.fakes import FakeSpan
+from support.tools import lookup_tool
 
 import turnscope.store.writer as writer_module
 from turnscope.demo.model import DemoModel, call, text
 from turnscope.exporter.processor import TurnscopeProcessor
 from turnscope.store.queries import Store
 
-
-@function_tool
-def lookup(q: str) -> str:
-    """Look something up."""
-    return "x" * 2000  # some bulk, so a tiny database fills up
+lookup = lookup_tool("x" * 2000)  # some bulk, so a tiny database fills up
 
 
 def agent(name: str = "A") -> Agent[Any]:
@@ -38,7 +35,10 @@ def agent(name: str = "A") -> Agent[Any]:
 
 
 def test_disk_full_then_space_again(
-    db_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    db_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    make_recorder: Any,
 ) -> None:
     pages = {"max": 60}  # a few hundred KB: the schema fits, a handful of runs do not
     real = writer_module.make_writer_engine
@@ -57,43 +57,38 @@ def test_disk_full_then_space_again(
         return engine
 
     monkeypatch.setattr(writer_module, "make_writer_engine", small_disk)
-    processor = TurnscopeProcessor(str(db_path), flush_interval=0.05)
-    set_trace_processors([processor])
-    try:
-        with caplog.at_level(logging.WARNING, logger="turnscope"):
-            for i in range(30):
-                config = RunConfig(trace_id=f"trace_{i:032x}")
-                assert Runner.run_sync(agent(), "hi", run_config=config).final_output == "answer"
+    with (
+        make_recorder(str(db_path)) as processor,
+        caplog.at_level(logging.WARNING, logger="turnscope"),
+    ):
+        for i in range(30):
+            config = RunConfig(trace_id=f"trace_{i:032x}")
+            assert Runner.run_sync(agent(), "hi", run_config=config).final_output == "answer"
+        processor.flush(10)
+        stats = processor.stats()
+        assert "full" in (stats["sinks"]["db"]["error"] or "")
+        assert stats["sinks"]["db"]["pending"] > 0
+        full = [r for r in caplog.records if "cannot write" in r.getMessage()]
+        assert len(full) == 1, "logged once, not per batch"
+        pages["max"] = 1_000_000  # space freed
+        processor._pipeline.sinks[0].next_try = 0.0
+        assert processor.flush(30)
+        # a later cycle retries what was kept
+        for _ in range(50):
             processor.flush(10)
-            stats = processor.stats()
-            assert "full" in (stats["sinks"]["db"]["error"] or "")
-            assert stats["sinks"]["db"]["pending"] > 0
-            full = [r for r in caplog.records if "cannot write" in r.getMessage()]
-            assert len(full) == 1, "logged once, not per batch"
-            pages["max"] = 1_000_000  # space freed
+            if not processor.stats()["sinks"]["db"]["pending"]:
+                break
             processor._pipeline.sinks[0].next_try = 0.0
-            assert processor.flush(30)
-            # a later cycle retries what was kept
-            for _ in range(50):
-                processor.flush(10)
-                if not processor.stats()["sinks"]["db"]["pending"]:
-                    break
-                processor._pipeline.sinks[0].next_try = 0.0
-            assert processor.stats()["sinks"]["db"]["pending"] == 0
-            assert any("works again" in r.getMessage() for r in caplog.records)
-    finally:
-        set_trace_processors([])
-        processor.shutdown(10)
+        assert processor.stats()["sinks"]["db"]["pending"] == 0
+        assert any("works again" in r.getMessage() for r in caplog.records)
     store = Store(str(db_path))
     assert store.count_runs() == 30
     assert {r["status"] for r in store.list_runs(limit=30)} == {"succeeded"}
 
 
 @pytest.mark.postgres
-def test_postgres_restart_during_writes(pg: Any, pg_url: str) -> None:
-    processor = TurnscopeProcessor(pg_url, flush_interval=0.05)
-    set_trace_processors([processor])
-    try:
+def test_postgres_restart_during_writes(pg: Any, pg_url: str, make_recorder: Any) -> None:
+    with make_recorder(pg_url) as processor:
         for i in range(5):
             Runner.run_sync(agent(), "before", run_config=RunConfig(trace_id=f"trace_a{i:031x}"))
         assert processor.flush(30)
@@ -112,9 +107,6 @@ def test_postgres_restart_during_writes(pg: Any, pg_url: str) -> None:
             if not processor.stats()["sinks"]["db"]["pending"]:
                 break
         assert processor.stats()["sinks"]["db"]["pending"] == 0
-    finally:
-        set_trace_processors([])
-        processor.shutdown(10)
     store = Store(pg_url)
     assert store.count_runs() == 10
     assert {r["status"] for r in store.list_runs(limit=10)} == {"succeeded"}
@@ -179,7 +171,7 @@ def test_spans_of_a_trace_never_started_and_duplicate_ends(recorder: Any, db_url
 
 
 def test_memory_stays_bounded_under_sustained_load(
-    db_url: str, monkeypatch: pytest.MonkeyPatch
+    db_url: str, monkeypatch: pytest.MonkeyPatch, make_recorder: Any
 ) -> None:
     """Runs that never stop coming, on a slowish disk: the worker's buffer is never empty when
     it finishes a batch, yet ended runs still leave memory and the heartbeat still beats."""
@@ -195,33 +187,31 @@ def test_memory_stays_bounded_under_sustained_load(
         commit(self, prepared)
 
     monkeypatch.setattr(writer_module.DbSink, "commit", slow_commit)
-    processor = TurnscopeProcessor(db_url, flush_interval=0.05)
-    processor._pipeline.linger = 0.0  # ended traces may leave memory at once
-    set_trace_processors([processor])
-    stop = threading.Event()
-    done = [0]
+    with make_recorder(db_url, shutdown_timeout=30) as processor:
+        processor._pipeline.linger = 0.0  # ended traces may leave memory at once
+        stop = threading.Event()
+        done = [0]
 
-    async def batch() -> None:
-        await asyncio.gather(*(Runner.run(agent(f"W{i}"), "go") for i in range(20)))
+        async def batch() -> None:
+            await asyncio.gather(*(Runner.run(agent(f"W{i}"), "go") for i in range(20)))
 
-    def load() -> None:
-        while not stop.is_set():
-            asyncio.run(batch())
-            done[0] += 20
+        def load() -> None:
+            while not stop.is_set():
+                asyncio.run(batch())
+                done[0] += 20
 
-    thread = threading.Thread(target=load)
-    thread.start()
-    try:
-        samples: list[int] = []
-        while done[0] < 600:
-            time.sleep(0.02)
-            if done[0] >= 300:  # the second half: a leak only grows, a bound keeps coming back
-                samples.append(processor.stats()["traces_in_memory"])
-    finally:
-        stop.set()
-        thread.join()
-        set_trace_processors([])
-        processor.shutdown(30)
+        thread = threading.Thread(target=load)
+        thread.start()
+        try:
+            samples: list[int] = []
+            while done[0] < 600:
+                time.sleep(0.02)
+                # the second half: a leak only grows, a bound keeps coming back
+                if done[0] >= 300:
+                    samples.append(processor.stats()["traces_in_memory"])
+        finally:
+            stop.set()
+            thread.join()
     # a batch may bring in many runs at once on a busy machine; what must hold is that they
     # leave again, so the low point stays low while the runs keep coming
     assert samples and min(samples) < 150, f"{min(samples)} traces kept after {done[0]} runs"
@@ -237,6 +227,7 @@ def test_a_processor_shut_down_is_freed_with_its_runs(db_url: str) -> None:
 
     from turnscope.exporter.pipeline import Pipeline
 
+    # set up by hand: the test is about what the shutdown lets go of
     processor = TurnscopeProcessor(db_url, flush_interval=0.05)
     set_trace_processors([processor])
     try:
@@ -255,6 +246,7 @@ def test_a_processor_shut_down_is_freed_with_its_runs(db_url: str) -> None:
     assert Store(db_url).count_runs() == 1
 
 
+# a child process (killed below): no fixtures there, it registers its processor itself
 STREAM_OF_RUNS = """
 import sys, time
 from agents import Agent, RunConfig, Runner, set_trace_processors

@@ -11,11 +11,13 @@ import logging
 import math
 import sqlite3
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agents import Agent, RunConfig, Runner, custom_span, function_tool, set_trace_processors
+from agents import Agent, RunConfig, Runner, custom_span, function_tool
+from support.tools import lookup_tool
 
 from turnscope.demo.model import DemoModel, call, text
 from turnscope.exporter.processor import TurnscopeProcessor
@@ -24,34 +26,20 @@ from turnscope.store.queries import Store
 
 def simple_agent(name: str = "A") -> Agent[Any]:
     """An agent that calls one tool, then answers."""
-
-    @function_tool
-    def lookup(q: str) -> str:
-        """Look something up."""
-        return "found"
-
     return Agent(
         name=name,
-        tools=[lookup],
+        tools=[lookup_tool("found")],
         model=DemoModel([[call("lookup", {"q": "x"})], [text("answer")]]),
     )
 
 
 @pytest.fixture
-def make_processor() -> Any:
+def make_processor(make_recorder: Any) -> Any:
     """Build processors registered as the only SDK processor; shut them down afterwards."""
-    made: list[TurnscopeProcessor] = []
-
-    def factory(db: Any, **kwargs: Any) -> TurnscopeProcessor:
-        processor = TurnscopeProcessor(db, flush_interval=0.05, **kwargs)
-        set_trace_processors([processor])
-        made.append(processor)
-        return processor
-
-    yield factory
-    set_trace_processors([])
-    for processor in made:
-        processor.shutdown(5)
+    with ExitStack() as stack:
+        yield lambda db, **kwargs: stack.enter_context(
+            make_recorder(db, shutdown_timeout=5, **kwargs)
+        )
 
 
 def test_unwritable_database_never_breaks_the_run(

@@ -43,7 +43,7 @@ class Capture:
 @pytest.fixture
 def spans() -> Iterator[list[Any]]:
     """Real SDK spans of every kind both SDK versions have (turn/task where they exist)."""
-    capture = Capture()
+    capture = Capture()  # the SDK's span objects themselves, not a TurnscopeProcessor
     set_trace_processors([capture])  # type: ignore[list-item]
     try:
         with trace("wf"), agent_span(name="Agent", tools=["lookup"], handoffs=["B"]):

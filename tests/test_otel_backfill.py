@@ -13,16 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agents import Agent, RunConfig, Runner, function_tool, set_trace_processors
+from agents import Agent, RunConfig, Runner
 from agents.tracing import agent_span, function_span, trace
-from otlp_receiver import Receiver, check_traces, free_port, receiver_for, root_of
+from support.net import free_port
+from support.otlp_receiver import Receiver, check_traces, root_of
+from support.tools import lookup_tool
 
 from turnscope.cli import main
 from turnscope.demo.workflows import CASES, has_feature
-from turnscope.exporter.processor import TurnscopeProcessor
 from turnscope.ids import otel_span_id, otel_trace_id_hex
 
-PROTOCOLS = ["grpc", "http/protobuf"]
 TITLES = (
     "handoff, tool call, answer",
     "flaky tool recovered",
@@ -41,8 +41,7 @@ def tid(n: int) -> str:
 
 
 def record(processor: Any, first: int = 0) -> list[str]:
-    """Run a selection of demo cases through ``processor``; their trace ids."""
-    set_trace_processors([processor])
+    """Run a selection of demo cases through ``processor`` (registered); their trace ids."""
     ids = []
     cases = [c for c in CASES if c.title in TITLES and has_feature(c.needs)]
     for index, case in enumerate(cases, first):
@@ -54,7 +53,6 @@ def record(processor: Any, first: int = 0) -> list[str]:
                 raise
         ids.append(trace_id)
     assert processor.flush(30)
-    set_trace_processors([])
     return ids
 
 
@@ -64,33 +62,20 @@ def export(db: str, receiver: Receiver, *extra: str) -> int:
     return main([*args, "--protocol", receiver.protocol, *extra])
 
 
-@pytest.fixture(params=PROTOCOLS)
-def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
-    """A live OTLP receiver for each protocol."""
-    with receiver_for(request.param) as rx:
-        yield rx
-
-
 @pytest.fixture
-def stored(db_url: str) -> Iterator[list[str]]:
+def stored(db_url: str, make_recorder: Any) -> Iterator[list[str]]:
     """Demo runs recorded into ``db_url`` (no OTLP), plus one whose process went away."""
-    processor = TurnscopeProcessor(db_url, flush_interval=0.05)
-    try:
+    with make_recorder(db_url) as processor:
         ids = record(processor)
-    finally:
-        processor.shutdown(10)
     # a run left open when its process stopped: the shutdown marks it incomplete
-    dying = TurnscopeProcessor(db_url, flush_interval=0.05)
-    set_trace_processors([dying])
-    t = trace("Reporting", trace_id=tid(99))
-    t.start(mark_as_current=False)
-    agent = agent_span(name="Reporter", parent=t)
-    agent.start()
-    tool = function_span(name="export_report", parent=agent, input='{"month": "2026-10"}')
-    tool.start()
-    assert dying.flush(10)
-    set_trace_processors([])
-    dying.shutdown(10)
+    with make_recorder(db_url) as dying:
+        t = trace("Reporting", trace_id=tid(99))
+        t.start(mark_as_current=False)
+        agent = agent_span(name="Reporter", parent=t)
+        agent.start()
+        tool = function_span(name="export_report", parent=agent, input='{"month": "2026-10"}')
+        tool.start()
+        assert dying.flush(10)
     yield [*ids, tid(99)]
 
 
@@ -127,17 +112,10 @@ def test_a_run_whose_process_died_is_sent_as_incomplete(
     assert all(s.end_ns >= s.start_ns for s in unfinished.values())
 
 
-def test_a_replay_matches_live_export(db_url: str, receiver: Receiver) -> None:
-    live = TurnscopeProcessor(
-        db_url,
-        flush_interval=0.05,
-        otlp_endpoint=receiver.endpoint,
-        otlp_protocol=receiver.protocol,
-    )
-    try:
+def test_a_replay_matches_live_export(db_url: str, receiver: Receiver, make_recorder: Any) -> None:
+    options = {"otlp_endpoint": receiver.endpoint, "otlp_protocol": receiver.protocol}
+    with make_recorder(db_url, **options) as live:
         ids = record(live, first=50)
-    finally:
-        live.shutdown(10)
     sent_live = {(s.trace_id, s.span_id): s.raw for s in receiver.snapshot()}
     receiver.clear()
     assert export(db_url, receiver, "--quiet") == 0
@@ -149,11 +127,7 @@ def test_a_replay_matches_live_export(db_url: str, receiver: Receiver) -> None:
 def test_filters_and_running_runs(
     db_url: str, receiver: Receiver, recorder: Any, capsys: Any
 ) -> None:
-    @function_tool
-    def lookup(q: str) -> str:
-        """Look something up."""
-        return q
-
+    lookup = lookup_tool("{q}")
     from turnscope.demo.model import DemoModel, call, text
 
     ids = {n: f"trace_{n}{'a' * 31}" for n in (1, 2, 3)}

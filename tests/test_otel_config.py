@@ -6,12 +6,12 @@ attributes reach a real receiver; content is exported only when asked for.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from agents import Agent, RunConfig, Runner, function_tool, set_trace_processors
-from otlp_receiver import Receiver, check_traces, receiver_for, root_of
+from agents import Agent, RunConfig, Runner, set_trace_processors
+from support.otlp_receiver import Receiver, check_traces, root_of
+from support.tools import lookup_tool
 
 from turnscope.config import ConfigError, Settings, resolve_otlp
 from turnscope.demo.model import DemoModel, call, text
@@ -103,10 +103,7 @@ def test_content_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings is not None and not settings.capture_content  # the argument wins
 
 
-@function_tool
-def lookup(q: str) -> str:
-    """Look something up."""
-    return f"secret result for {q}"
+lookup = lookup_tool("secret result for {q}")
 
 
 def run_once(trace_id: str) -> None:
@@ -119,29 +116,15 @@ def run_once(trace_id: str) -> None:
     Runner.run_sync(agent, "the question", run_config=RunConfig(trace_id=trace_id))
 
 
-@pytest.fixture(params=["grpc", "http/protobuf"])
-def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
-    """A live OTLP receiver for each protocol."""
-    with receiver_for(request.param) as rx:
-        yield rx
-
-
-def exporting(db_url: str, **options: Any) -> TurnscopeProcessor:
-    """A processor registered as the only one."""
-    processor = TurnscopeProcessor(db_url, flush_interval=0.05, **options)
-    set_trace_processors([processor])
-    return processor
-
-
 def finish(processor: TurnscopeProcessor) -> None:
-    """Flush, unregister, shut down."""
+    """Flush, unregister, shut down (by hand: instrument() registered the processor itself)."""
     assert processor.flush(10)
     set_trace_processors([])
     processor.shutdown(10)
 
 
 def test_environment_alone_turns_export_on(
-    receiver: Receiver, db_url: str, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, db_url: str, monkeypatch: pytest.MonkeyPatch, make_recorder: Any
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", receiver.protocol)
@@ -150,11 +133,9 @@ def test_environment_alone_turns_export_on(
     monkeypatch.setenv(
         "OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test,service.version=1.2.3"
     )
-    processor = exporting(db_url)
-    try:
+    with make_recorder(db_url) as processor:
         run_once(f"trace_{1:032x}")
-    finally:
-        finish(processor)
+        assert processor.flush(10)
     spans = receiver.snapshot()
     check_traces(spans)
     assert spans
@@ -169,23 +150,21 @@ def test_environment_alone_turns_export_on(
 
 
 def test_arguments_win_over_the_environment(
-    receiver: Receiver, db_url: str, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, db_url: str, monkeypatch: pytest.MonkeyPatch, make_recorder: Any
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")  # nothing there
     monkeypatch.setenv("OTEL_SERVICE_NAME", "from-env")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-team=env")
-    processor = exporting(
+    with make_recorder(
         db_url,
         otlp_endpoint=receiver.endpoint,
         otlp_protocol=receiver.protocol,
         otlp_headers={"X-Team": "arg"},
         service_name="from-arg",
         otlp_capture_content=True,
-    )
-    try:
+    ) as processor:
         run_once(f"trace_{2:032x}")
-    finally:
-        finish(processor)
+        assert processor.flush(10)
     spans = receiver.snapshot()
     check_traces(spans)
     assert {s.resource["service.name"] for s in spans} == {"from-arg"}
@@ -207,14 +186,13 @@ def test_arguments_win_over_the_environment(
 
 
 def test_content_variable_reaches_the_spans(
-    receiver: Receiver, db_url: str, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, db_url: str, monkeypatch: pytest.MonkeyPatch, make_recorder: Any
 ) -> None:
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "SPAN_ONLY")
-    processor = exporting(db_url, otlp_endpoint=receiver.endpoint, otlp_protocol=receiver.protocol)
-    try:
+    options = {"otlp_endpoint": receiver.endpoint, "otlp_protocol": receiver.protocol}
+    with make_recorder(db_url, **options) as processor:
         run_once(f"trace_{3:032x}")
-    finally:
-        finish(processor)
+        assert processor.flush(10)
     spans = receiver.snapshot()
     assert any("gen_ai.input.messages" in s.attrs for s in spans)
     assert root_of(spans).attrs["turnscope.explanation"].startswith("Agent 'Configured'")

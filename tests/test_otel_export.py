@@ -19,7 +19,14 @@ from typing import Any
 import pytest
 from agents import set_trace_processors
 from agents.tracing import TracingProcessor
-from otlp_receiver import Received, Receiver, check_traces, receiver_for, root_of
+from support.otlp_receiver import (
+    PROTOCOLS,
+    Received,
+    Receiver,
+    check_traces,
+    receiver_for,
+    root_of,
+)
 
 from turnscope import __version__
 from turnscope.demo.workflows import CASES, Case, has_feature
@@ -27,7 +34,6 @@ from turnscope.exporter.processor import TurnscopeProcessor
 from turnscope.ids import otel_root_span_id, otel_span_id, otel_trace_id_hex
 from turnscope.store.queries import Store
 
-PROTOCOLS = ["grpc", "http/protobuf"]
 SKIP = {"worker process killed"}  # a subprocess that dies: nothing of it is exported live
 
 
@@ -81,6 +87,7 @@ class Exported:
 
 def run_cases(processor: Any, cases: list[Case], clock: Any = None) -> dict[str, Any]:
     """Run demo cases through the real Runner with ``processor`` as the only processor."""
+    # registered by hand: the clock is a second processor beside it
     set_trace_processors([processor] + ([clock] if clock else []))
     out: dict[str, Any] = {}
     for index, case in enumerate(cases):

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from agents import Agent, RunConfig, Runner, function_tool, set_trace_processors
+from agents import Agent, RunConfig, Runner, function_tool
 from agents.tracing import (
     SpanError,
     agent_span,
@@ -23,38 +23,21 @@ from agents.tracing import (
     mcp_tools_span,
     trace,
 )
-from fakes import FakeSpan
-from otlp_receiver import Receiver, check_traces, receiver_for, root_of
+from support.fakes import FakeSpan
+from support.otlp_receiver import Receiver, check_traces, root_of
+from support.tools import lookup_tool
 
 from turnscope.demo.model import DemoModel, call, text
 from turnscope.exporter.processor import TurnscopeProcessor
 from turnscope.ids import otel_root_span_id, otel_span_id, otel_trace_id_hex
 
-PROTOCOLS = ["grpc", "http/protobuf"]
-
-
-@pytest.fixture(params=PROTOCOLS)
-def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
-    """A live OTLP receiver for each protocol."""
-    with receiver_for(request.param) as rx:
-        yield rx
-
 
 @pytest.fixture
-def exporter(receiver: Receiver, db_url: str) -> Iterator[TurnscopeProcessor]:
+def exporter(receiver: Receiver, db_url: str, make_recorder: Any) -> Iterator[TurnscopeProcessor]:
     """A processor writing ``db_url`` and exporting to ``receiver``, the only one registered."""
-    processor = TurnscopeProcessor(
-        db_url,
-        flush_interval=0.05,
-        otlp_endpoint=receiver.endpoint,
-        otlp_protocol=receiver.protocol,
-    )
-    set_trace_processors([processor])
-    try:
+    options = {"otlp_endpoint": receiver.endpoint, "otlp_protocol": receiver.protocol}
+    with make_recorder(db_url, **options) as processor:
         yield processor
-    finally:
-        set_trace_processors([])
-        processor.shutdown(10)
 
 
 def tid(n: int) -> str:
@@ -62,10 +45,7 @@ def tid(n: int) -> str:
     return f"trace_{0xF0000 + n:032x}"
 
 
-@function_tool
-def lookup(q: str) -> str:
-    """Look something up."""
-    return f"result for {q}"
+lookup = lookup_tool("result for {q}")
 
 
 def helper(name: str = "Helper", answer: str = "done") -> Agent:
@@ -302,15 +282,10 @@ def test_custom_trace_ids_are_hashed(exporter: TurnscopeProcessor, receiver: Rec
     assert otel_trace_id_hex(weird) != "0" * 32
 
 
-def test_export_without_a_database(receiver: Receiver) -> None:
-    processor = TurnscopeProcessor(
-        db=False,
-        flush_interval=0.05,
-        otlp_endpoint=receiver.endpoint,
-        otlp_protocol=receiver.protocol,
-    )
-    set_trace_processors([processor])
-    try:
+def test_export_without_a_database(receiver: Receiver, make_recorder: Any) -> None:
+    with make_recorder(
+        False, otlp_endpoint=receiver.endpoint, otlp_protocol=receiver.protocol
+    ) as processor:
         looper = Agent(
             name="Looper",
             tools=[lookup],
@@ -319,9 +294,6 @@ def test_export_without_a_database(receiver: Receiver) -> None:
         with pytest.raises(Exception, match="Max turns"):
             Runner.run_sync(looper, "loop", max_turns=2, run_config=RunConfig(trace_id=tid(8)))
         assert processor.flush(10)
-    finally:
-        set_trace_processors([])
-        processor.shutdown(10)
     assert list(processor.stats()["sinks"]) == ["otlp"]
     spans = spans_of(receiver, tid(8))
     check_traces(spans)
@@ -348,16 +320,9 @@ def _attr_bytes(attrs: dict[str, Any]) -> int:
     return total
 
 
-def test_content_capture_is_bounded_and_stays_valid_json(receiver: Receiver, db_url: str) -> None:
-    processor = TurnscopeProcessor(
-        db_url,
-        flush_interval=0.05,
-        otlp_endpoint=receiver.endpoint,
-        otlp_protocol=receiver.protocol,
-        otlp_capture_content=True,
-        otlp_max_span_bytes=8192,
-    )
-    set_trace_processors([processor])
+def test_content_capture_is_bounded_and_stays_valid_json(
+    receiver: Receiver, db_url: str, make_recorder: Any
+) -> None:
     huge_question = "Summarise this: " + "é" * 60_000
     agent = Agent(
         name="Analyst",
@@ -367,12 +332,15 @@ def test_content_capture_is_bounded_and_stays_valid_json(receiver: Receiver, db_
             [[call("fetch_report", {"query": "q" * 2_000})], [text("Summary: " + "z" * 90_000)]]
         ),
     )
-    try:
+    with make_recorder(
+        db_url,
+        otlp_endpoint=receiver.endpoint,
+        otlp_protocol=receiver.protocol,
+        otlp_capture_content=True,
+        otlp_max_span_bytes=8192,
+    ) as processor:
         Runner.run_sync(agent, huge_question, run_config=RunConfig(trace_id=tid(9)))
         assert processor.flush(10)
-    finally:
-        set_trace_processors([])
-        processor.shutdown(10)
     spans = spans_of(receiver, tid(9))
     check_traces(spans)
     for span in spans:
@@ -398,22 +366,18 @@ def test_content_capture_is_bounded_and_stays_valid_json(receiver: Receiver, db_
     assert arguments["query"].startswith("qqq")
 
 
-def test_content_needs_turnscope_capture_too(receiver: Receiver, db_url: str) -> None:
-    processor = TurnscopeProcessor(
+def test_content_needs_turnscope_capture_too(
+    receiver: Receiver, db_url: str, make_recorder: Any
+) -> None:
+    with make_recorder(
         db_url,
         capture_content=False,
-        flush_interval=0.05,
         otlp_endpoint=receiver.endpoint,
         otlp_protocol=receiver.protocol,
         otlp_capture_content=True,
-    )
-    set_trace_processors([processor])
-    try:
+    ) as processor:
         Runner.run_sync(helper(), "secret question", run_config=RunConfig(trace_id=tid(10)))
         assert processor.flush(10)
-    finally:
-        set_trace_processors([])
-        processor.shutdown(10)
     spans = spans_of(receiver, tid(10))
     check_traces(spans)
     blob = json.dumps([s.attrs for s in spans])
@@ -421,24 +385,18 @@ def test_content_needs_turnscope_capture_too(receiver: Receiver, db_url: str) ->
     assert "gen_ai.input.messages" not in blob
 
 
-def test_requests_stay_under_four_mebibytes(receiver: Receiver) -> None:
-    processor = TurnscopeProcessor(
-        db=False,
-        flush_interval=0.05,
+def test_requests_stay_under_four_mebibytes(receiver: Receiver, make_recorder: Any) -> None:
+    with make_recorder(
+        False,
         otlp_endpoint=receiver.endpoint,
         otlp_protocol=receiver.protocol,
         otlp_capture_content=True,
-    )
-    set_trace_processors([processor])
-    try:
+    ) as processor:
         with trace("Big", trace_id=tid(11)):
             for i in range(300):
                 with custom_span(f"chunk {i % 3}", data={"blob": "b" * 60_000, "n": i}):
                     pass
         assert processor.flush(60)
-    finally:
-        set_trace_processors([])
-        processor.shutdown(10)
     spans = spans_of(receiver, tid(11))
     check_traces(spans)
     assert len(spans) == 301

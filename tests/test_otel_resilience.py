@@ -11,26 +11,23 @@ import logging
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agents import Agent, RunConfig, Runner, function_tool, set_trace_processors
-from otlp_receiver import Blackhole, check_traces, free_port, receiver_for, root_of
+from agents import Agent, RunConfig, Runner
+from support.net import free_port
+from support.otlp_receiver import PROTOCOLS, Blackhole, check_traces, receiver_for, root_of
+from support.tools import lookup_tool
 
 from turnscope.demo.model import DemoModel, call, text
 from turnscope.exporter.processor import TurnscopeProcessor
 from turnscope.ids import otel_trace_id_hex
 from turnscope.store.queries import Store
 
-PROTOCOLS = ["grpc", "http/protobuf"]
-
-
-@function_tool
-def lookup(q: str) -> str:
-    """Look something up."""
-    return f"result for {q}"
+lookup = lookup_tool("result for {q}")
 
 
 def busy_agent(name: str, calls: int = 4) -> Agent:
@@ -45,36 +42,21 @@ def tid(n: int) -> str:
 
 
 @pytest.fixture
-def registered() -> Iterator[list[TurnscopeProcessor]]:
-    """Processors registered by a test, unregistered and shut down afterwards."""
-    processors: list[TurnscopeProcessor] = []
-    yield processors
-    set_trace_processors([])
-    for processor in processors:
-        processor.shutdown(10)
-
-
-def use(registered: list[TurnscopeProcessor], processor: TurnscopeProcessor) -> Any:
-    """Make ``processor`` the only one the SDK calls."""
-    registered.append(processor)
-    set_trace_processors([processor])
-    return processor
+def start(make_recorder: Any) -> Iterator[Callable[..., TurnscopeProcessor]]:
+    """``start(db, **options)``: a processor that is the only one the SDK calls, unregistered
+    and shut down when the test ends."""
+    with ExitStack() as stack:
+        yield lambda db, **options: stack.enter_context(make_recorder(db, **options))
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_backend_down_at_first_then_back(
-    protocol: str, db_url: str, registered: list[TurnscopeProcessor]
-) -> None:
+def test_backend_down_at_first_then_back(protocol: str, db_url: str, start: Any) -> None:
     port = free_port()
-    processor = use(
-        registered,
-        TurnscopeProcessor(
-            db_url,
-            flush_interval=0.05,
-            otlp_endpoint=f"http://127.0.0.1:{port}",
-            otlp_protocol=protocol,
-            otlp_timeout=3,
-        ),
+    processor = start(
+        db_url,
+        otlp_endpoint=f"http://127.0.0.1:{port}",
+        otlp_protocol=protocol,
+        otlp_timeout=3,
     )
     before = Runner.run_sync(busy_agent("Early"), "go", run_config=RunConfig(trace_id=tid(1)))
     assert before.final_output == "done"  # the run does not notice
@@ -99,19 +81,15 @@ def test_backend_down_at_first_then_back(
 def test_flapping_backend_is_logged_once_and_every_run_is_written(
     protocol: str,
     db_url: str,
-    registered: list[TurnscopeProcessor],
+    start: Any,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     port = free_port()
-    processor = use(
-        registered,
-        TurnscopeProcessor(
-            db_url,
-            flush_interval=0.05,
-            otlp_endpoint=f"http://127.0.0.1:{port}",
-            otlp_protocol=protocol,
-            otlp_timeout=3,
-        ),
+    processor = start(
+        db_url,
+        otlp_endpoint=f"http://127.0.0.1:{port}",
+        otlp_protocol=protocol,
+        otlp_timeout=3,
     )
     exported: set[str] = set()
     with caplog.at_level(logging.WARNING, logger="turnscope"):
@@ -142,19 +120,15 @@ def test_flapping_backend_is_logged_once_and_every_run_is_written(
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_hung_backend_never_holds_the_run_or_shutdown(
-    protocol: str, db_url: str, registered: list[TurnscopeProcessor]
+    protocol: str, db_url: str, start: Any
 ) -> None:
     hole = Blackhole()
     try:
-        processor = use(
-            registered,
-            TurnscopeProcessor(
-                db_url,
-                flush_interval=0.05,
-                otlp_endpoint=hole.endpoint,
-                otlp_protocol=protocol,
-                otlp_timeout=60,  # the exporter would wait a minute per batch
-            ),
+        processor = start(
+            db_url,
+            otlp_endpoint=hole.endpoint,
+            otlp_protocol=protocol,
+            otlp_timeout=60,  # the exporter would wait a minute per batch
         )
         result = Runner.run_sync(busy_agent("Patient"), "go", run_config=RunConfig(trace_id=tid(3)))
         assert result.final_output == "done"
@@ -171,17 +145,12 @@ def test_hung_backend_never_holds_the_run_or_shutdown(
 
 
 def test_memory_is_bounded_and_drops_are_counted(
-    monkeypatch: pytest.MonkeyPatch, db_url: str, registered: list[TurnscopeProcessor]
+    monkeypatch: pytest.MonkeyPatch, db_url: str, start: Any
 ) -> None:
     monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "8")
     hole = Blackhole()  # the first batch never comes back, so the queue stays full
     try:
-        processor = use(
-            registered,
-            TurnscopeProcessor(
-                db_url, flush_interval=0.05, otlp_endpoint=hole.endpoint, otlp_timeout=60
-            ),
-        )
+        processor = start(db_url, otlp_endpoint=hole.endpoint, otlp_timeout=60)
         result = Runner.run_sync(
             busy_agent("Chatty", 6), "go", run_config=RunConfig(trace_id=tid(4))
         )

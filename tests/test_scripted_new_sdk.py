@@ -10,6 +10,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from support.tools import lookup_tool
 
 pytest.importorskip("agents.testing")
 
@@ -30,10 +31,7 @@ from turnscope.store.queries import Store
 pytestmark = pytest.mark.new_sdk
 
 
-@function_tool
-def lookup(q: str) -> str:
-    """Look something up."""
-    return "nothing new"
+lookup = lookup_tool("nothing new")
 
 
 def scripted(steps: list[Any]) -> ScriptedModel:

@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agents import Agent, RunConfig, Runner, function_tool, set_trace_processors
+from agents import Agent, RunConfig, Runner, function_tool
 
 from turnscope.cli import main
 from turnscope.demo.model import DemoModel, call, text
-from turnscope.exporter.processor import TurnscopeProcessor
 from turnscope.exporter.redact import redact_secrets
 from turnscope.store.queries import RunFilter, Store
 
@@ -54,10 +53,8 @@ def test_ordinary_text_is_left_alone(plain: str) -> None:
     assert redact_secrets(plain) == plain
 
 
-def test_secrets_never_reach_the_database(tmp_path: Path) -> None:
+def test_secrets_never_reach_the_database(tmp_path: Path, make_recorder: Any) -> None:
     db = tmp_path / "secret.db"
-    processor = TurnscopeProcessor(str(db), redact_secrets=True, flush_interval=0.05)
-    set_trace_processors([processor])
 
     @function_tool
     def connect(url: str) -> str:
@@ -69,7 +66,7 @@ def test_secrets_never_reach_the_database(tmp_path: Path) -> None:
         """Deploy (fails, leaking its token in the error)."""
         raise PermissionError(f"denied for {BEARER}")
 
-    try:
+    with make_recorder(str(db), redact_secrets=True) as processor:
         agent = Agent(
             name="Ops",
             tools=[connect, deploy],
@@ -82,9 +79,6 @@ def test_secrets_never_reach_the_database(tmp_path: Path) -> None:
         with pytest.raises(Exception, match="denied"):
             Runner.run_sync(agent, f"use {OPENAI_KEY} to deploy", run_config=config)
         assert processor.flush(10)
-    finally:
-        set_trace_processors([])
-        processor.shutdown(10)
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     for secret in (OPENAI_KEY, "hunter2-very-secret", AWS, "dozjgNryP4J3jVmNHl0w5N"):
         assert secret.encode() not in raw, secret
@@ -93,20 +87,17 @@ def test_secrets_never_reach_the_database(tmp_path: Path) -> None:
     assert b"[redacted" in raw
 
 
-def test_a_failing_custom_redactor_drops_text_instead_of_leaking_it(tmp_path: Path) -> None:
+def test_a_failing_custom_redactor_drops_text_instead_of_leaking_it(
+    tmp_path: Path, make_recorder: Any
+) -> None:
     def broken(text: str) -> str:
         raise RuntimeError("bug in user code")
 
     db = tmp_path / "r.db"
-    processor = TurnscopeProcessor(str(db), redactor=broken, flush_interval=0.05)
-    set_trace_processors([processor])
-    try:
+    with make_recorder(str(db), redactor=broken) as processor:
         agent = Agent(name="A", model=DemoModel([[text("the secret answer")]]))
         assert Runner.run_sync(agent, "the secret question").final_output == "the secret answer"
         assert processor.flush(10)
-    finally:
-        set_trace_processors([])
-        processor.shutdown(10)
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     assert b"the secret" not in raw
     assert b"redactor failed" in raw
@@ -174,12 +165,12 @@ def test_like_wildcards_are_literal_in_search(small_db: Path) -> None:
 
 @pytest.mark.parametrize("mode", ["capture_content_off", "redact_secrets"])
 def test_nothing_private_reaches_sqlite_or_otlp(
-    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, make_recorder: Any
 ) -> None:
     """End to end, with OTLP content capture switched on by its standard variable: content
     off leaves no prompt, output, tool argument or tool output anywhere; the redactor masks
     secrets in both destinations."""
-    from otlp_receiver import GrpcReceiver
+    from support.otlp_receiver import GrpcReceiver
 
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true")
     if mode == "capture_content_off":
@@ -203,11 +194,7 @@ def test_nothing_private_reaches_sqlite_or_otlp(
 
     db = tmp_path / "private.db"
     with GrpcReceiver() as receiver:
-        processor = TurnscopeProcessor(
-            str(db), flush_interval=0.05, otlp_endpoint=receiver.endpoint, **options
-        )
-        set_trace_processors([processor])
-        try:
+        with make_recorder(str(db), otlp_endpoint=receiver.endpoint, **options) as processor:
             ok = Agent(
                 name="Keeper",
                 tools=[fetch],
@@ -222,9 +209,6 @@ def test_nothing_private_reaches_sqlite_or_otlp(
             with pytest.raises(Exception, match="denied"):
                 Runner.run_sync(bad, f"open {prompt}")
             assert processor.flush(30)
-        finally:
-            set_trace_processors([])
-            processor.shutdown(10)
         spans = receiver.snapshot()
     assert len({s.trace_id for s in spans}) == 2  # both runs were exported
     exported = b"".join(s.raw for s in spans)

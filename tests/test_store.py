@@ -88,6 +88,7 @@ def test_refuses_a_database_newer_than_itself(db_url: str) -> None:
         upgrade(engine)
 
 
+# a child process: no fixtures there, it registers its processor itself
 WRITER = textwrap.dedent(
     """
     import sys
@@ -194,6 +195,7 @@ def test_postgres_stores_spans_like_sqlite_with_and_without_temp_tables(
 
     assert stages(staged) and not stages(limited)
     titles = ("flaky tool recovered", "tool raises, no handler", "search loop hits max_turns")
+    # set up by hand: three processors at once, one per database
     processors = [TurnscopeProcessor(u, flush_interval=0.05) for u in (db_url, staged, limited)]
     set_trace_processors(processors)  # type: ignore[arg-type]
     try:
@@ -261,6 +263,7 @@ def test_a_stored_run_that_continues_is_read_back_first(db_url: str, second: str
                 with function_span(name="lookup", input="{}") as span:
                     span.span_data.output = f"part result {i}"
 
+    # set up by hand: a second processor takes over from the first in the middle
     first = TurnscopeProcessor(db_url, flush_interval=0.05)
     first._pipeline.linger = 0.0  # ended runs leave memory at the next housekeeping
     set_trace_processors([first])

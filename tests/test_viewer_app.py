@@ -15,7 +15,7 @@ pytest.importorskip("streamlit")
 pytest.importorskip("plotly")
 
 from streamlit.testing.v1 import AppTest
-from viewer_support import demo_database
+from support.viewer import demo_database
 
 import turnscope.viewer.app as viewer_app
 from turnscope.store.queries import RunFilter, Store

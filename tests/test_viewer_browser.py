@@ -24,7 +24,7 @@ import pytest
 
 pytest.importorskip("streamlit")
 
-from viewer_support import ViewerServer, demo_database
+from support.viewer import ViewerServer, demo_database
 
 from turnscope.store.queries import RunFilter, Store
 

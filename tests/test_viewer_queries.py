@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from viewer_support import demo_database
+from support.viewer import demo_database
 
 from turnscope.records import CATEGORIES
 from turnscope.store.queries import (

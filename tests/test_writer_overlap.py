@@ -27,7 +27,10 @@ def produce(traces: int, calls: int) -> None:
 
 
 def paused(db_url: str, **kwargs: Any) -> TurnscopeProcessor:
-    """A processor whose worker sleeps until flushed, so events pile up into full batches."""
+    """A processor whose worker sleeps until flushed, so events pile up into full batches.
+
+    The tests register it by hand, only while they produce: what they look at is what the
+    flushes and the shutdown do afterwards, each at a chosen moment."""
     processor = TurnscopeProcessor(db_url, flush_interval=3600, **kwargs)
     assert processor.flush(30)  # the database is open and migrated
     processor._wake_at = 10**12
@@ -199,19 +202,14 @@ def test_batches_gathered_behind_a_failed_commit_do_not_overtake_it(
     assert all(s.ended_at is not None for s in spans), [s.name for s in spans if not s.ended_at]
 
 
-def test_missing_values_are_stored_as_sql_null(db_url: str) -> None:
+def test_missing_values_are_stored_as_sql_null(db_url: str, make_recorder: Any) -> None:
     """SQLite rows bind a NaN for a missing value (cheaper for the driver than None): every
     one of them must land as a real NULL, never as a number."""
-    processor = TurnscopeProcessor(db_url)
-    set_trace_processors([processor])
-    try:
+    with make_recorder(db_url, flush_interval=None, shutdown_timeout=30) as processor:
         # no error, model or usage anywhere; the agent span has no parent, no tool name
         with trace("nulls"), agent_span(name="Agent"), function_span(name="lookup", input="{}"):
             pass
-    finally:
-        set_trace_processors([])
-    assert processor.flush(30)
-    processor.shutdown(30)
+        assert processor.flush(30)
     path = db_url.removeprefix("sqlite:///")
     nullable = [c for c in writer_module.SPAN_COLUMNS if c not in ("trace_id", "span_id", "seq")]
     rows = sqlite3.connect(path).execute(

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from agents import Agent, RunConfig, Runner, function_tool, trace
+from support.tools import lookup_tool
 
 import turnscope
 from turnscope.demo.model import DemoModel, call, delay, text
@@ -84,11 +85,7 @@ def test_spans_after_the_trace_ended_are_kept(recorder: Any, db_url: str) -> Non
 
 
 def test_fifty_concurrent_runs_each_get_their_own_verdict(recorder: Any, db_url: str) -> None:
-    @function_tool
-    async def lookup(q: str) -> str:
-        """Look something up (yields to the other runs)."""
-        await asyncio.sleep(0.001)
-        return "found"
+    lookup = lookup_tool("found", pause=0.001)  # yields to the other runs
 
     def agent(kind: int) -> Agent[Any]:
         if kind == 0:
@@ -130,12 +127,10 @@ SECRETS = ("PROMPT-SECRET-7f3a", "ARG-SECRET-91bd", "TOOLOUT-SECRET-c0de", "ANSW
 
 
 @pytest.mark.parametrize("api", ["chat", "responses"])
-def test_capture_content_false_stores_no_content(tmp_path: Path, api: str) -> None:
-    from agents import set_trace_processors
-
+def test_capture_content_false_stores_no_content(
+    tmp_path: Path, api: str, make_recorder: Any
+) -> None:
     db = tmp_path / "private.db"
-    processor = TurnscopeProcessor(str(db), capture_content=False, flush_interval=0.05)
-    set_trace_processors([processor])
 
     @function_tool
     def vault(key: str) -> str:
@@ -158,7 +153,7 @@ def test_capture_content_false_stores_no_content(tmp_path: Path, api: str) -> No
             api=api,
         ),
     )
-    try:
+    with make_recorder(str(db), capture_content=False) as processor:
         Runner.run_sync(agent, f"Tell me {SECRETS[0]}")
         failing = Agent(
             name="Leaker",
@@ -168,9 +163,6 @@ def test_capture_content_false_stores_no_content(tmp_path: Path, api: str) -> No
         with pytest.raises(Exception, match="cannot open"):
             Runner.run_sync(failing, f"Open {SECRETS[0]}")
         assert processor.flush(10)
-    finally:
-        set_trace_processors([])
-        processor.shutdown(10)
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("private.db"))
     for secret in SECRETS:
         assert secret.encode() not in raw, secret
@@ -220,6 +212,7 @@ def test_response_spans_keep_input_and_output_items(recorder: Any, db_url: str) 
 def test_shutdown_marks_unfinished_runs_incomplete(db_url: str) -> None:
     from agents import set_trace_processors
 
+    # set up by hand: the shutdown, mid-run, is what the test is about
     processor = TurnscopeProcessor(db_url, flush_interval=0.05)
     set_trace_processors([processor])
     entered, release = threading.Event(), threading.Event()
@@ -254,6 +247,7 @@ def test_shutdown_marks_unfinished_runs_incomplete(db_url: str) -> None:
     assert run["failing_tool"] == "wait_forever"
 
 
+# a child process (killed below): no fixtures there, it registers its processor itself
 KILLED = textwrap.dedent(
     """
     import sys, time
@@ -320,6 +314,7 @@ def test_sigkill_mid_run_leaves_an_incomplete_run(tmp_path: Path) -> None:
 def test_instrument_registers_and_replaces(tmp_path: Path) -> None:
     from agents import set_trace_processors
 
+    # set up by hand: instrument() registers its processors itself, which is what is tested
     set_trace_processors([])
     first = turnscope.instrument(str(tmp_path / "a.db"))
     second = turnscope.instrument(str(tmp_path / "b.db"))
@@ -418,31 +413,31 @@ def test_streamed_failure_caught_inside_a_user_trace_is_still_a_failure(
     assert run["exception"] == "MaxTurnsExceeded"
 
 
-def test_a_long_running_run_is_analysed_less_often_but_never_left_behind(db_url: str) -> None:
+def test_a_long_running_run_is_analysed_less_often_but_never_left_behind(
+    db_url: str, make_recorder: Any
+) -> None:
     """Large running traces are re-analysed at most every few batches (the cost grows with
     the trace); their spans are still written every batch, and a flush or the end of the
     run brings the summary and every span's turn up to date."""
-    from agents import agent_span, function_span, generation_span, set_trace_processors
+    from agents import agent_span, function_span, generation_span
 
-    processor = TurnscopeProcessor(db_url, flush_interval=0.02)
-    pipeline = processor._pipeline
-    pipeline.analyze_always_below = 20  # "large" from 20 spans on
-    pipeline.analysis_interval_floor = 1.0  # so a busy machine's slow batches change nothing
-    decisions: list[bool] = []
-    due = pipeline._analysis_due
+    with make_recorder(db_url, flush_interval=0.02) as processor:
+        pipeline = processor._pipeline
+        pipeline.analyze_always_below = 20  # "large" from 20 spans on
+        pipeline.analysis_interval_floor = 1.0  # so a busy machine's slow batches change nothing
+        decisions: list[bool] = []
+        due = pipeline._analysis_due
 
-    def recording(state: Any, now: float) -> bool:
-        answer = due(state, now)
-        if state.info.trace_id == trace_id and state.info.ended_at is None:
-            decisions.append(answer)
-        return answer
+        def recording(state: Any, now: float) -> bool:
+            answer = due(state, now)
+            if state.info.trace_id == trace_id and state.info.ended_at is None:
+                decisions.append(answer)
+            return answer
 
-    pipeline._analysis_due = recording  # type: ignore[method-assign]
-    set_trace_processors([processor])
-    trace_id = "trace_" + "ab" * 16
-    assert processor.flush(30)  # the database exists from here on
-    store = Store(db_url)
-    try:
+        pipeline._analysis_due = recording  # type: ignore[method-assign]
+        trace_id = "trace_" + "ab" * 16
+        assert processor.flush(30)  # the database exists from here on
+        store = Store(db_url)
         with trace("Long", trace_id=trace_id), agent_span(name="Worker"):
             for turn in range(300):
                 with generation_span(model="m", usage={"input_tokens": 1, "output_tokens": 1}):
@@ -459,9 +454,6 @@ def test_a_long_running_run_is_analysed_less_often_but_never_left_behind(db_url:
             assert live is not None and live["status"] == "running"
             assert live["tool_calls"] == 300  # a flush brings the summary up to date
         assert processor.flush(30)
-    finally:
-        set_trace_processors([])
-        processor.shutdown(10)
     run = store.get_run(trace_id)
     assert run is not None and run["status"] == "succeeded" and run["turns"] == 300
     spans = store.spans(trace_id)

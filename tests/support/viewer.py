@@ -1,10 +1,9 @@
 """Shared helpers of the viewer tests: one demo database per test session (the real SDK
-recording every outcome), a free port, and the turnscope view server."""
+recording every outcome) and the turnscope view server."""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
+from .net import free_port
 
 _DEMO: dict[str, Path] = {}
 
@@ -33,13 +34,6 @@ def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert summary.ok, [r.mismatches() for r in summary.results if not r.ok]
         _DEMO["db"] = path
     return _DEMO["db"]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (127.0.0.1)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ViewerServer:

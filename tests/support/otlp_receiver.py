@@ -21,6 +21,8 @@ import grpc
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
+PROTOCOLS = ("grpc", "http/protobuf")  # what receiver_for() serves
+
 KIND_NAMES = {
     0: "UNSPECIFIED",
     1: "INTERNAL",
@@ -320,13 +322,6 @@ class Blackhole:
         for conn in self.conns:
             conn.close()
         self.sock.close()
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (for a backend that comes up later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def receiver_for(protocol: str, port: int = 0) -> Receiver:
