@@ -106,6 +106,26 @@ def _any_content(content: Any) -> str:
     return _json_text(content)
 
 
+def tool_calls_in(output: Any) -> list[tuple[str, str, Any]]:
+    """(call id, tool name, arguments) of the tool calls a model output asks for."""
+    calls: list[tuple[str, str, Any]] = []
+    if not isinstance(output, list):
+        return calls
+    for item in output:
+        if not isinstance(item, dict):
+            continue
+        if item.get("type") == "function_call" and item.get("name"):
+            call_id = item.get("call_id") or item.get("id")
+            if isinstance(call_id, str):
+                calls.append((call_id, str(item["name"]), item.get("arguments")))
+        for call in item.get("tool_calls") or []:
+            if isinstance(call, dict) and isinstance(call.get("id"), str):
+                function = call.get("function") or {}
+                if function.get("name"):
+                    calls.append((call["id"], str(function["name"]), function.get("arguments")))
+    return calls
+
+
 def canonical_args(args: Any) -> str:
     """Tool arguments compared by meaning: JSON with sorted keys (else the stripped text)."""
     if not isinstance(args, str):

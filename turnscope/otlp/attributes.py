@@ -12,9 +12,9 @@ from typing import Any
 
 from turnscope import jsontext
 from turnscope.exporter.safe import MARKER, jsonable, truncate_text
+from turnscope.records import is_captured
 
 SMALL_TEXT = 1024  # longest non-content string attribute (names, messages, ids)
-NOT_CAPTURED_PREFIX = "[not captured"
 
 _dumps = jsontext.dumps_compact
 
@@ -68,13 +68,6 @@ def small_text(value: str, limit: int = SMALL_TEXT) -> str:
     """``value`` cut to at most ``limit`` UTF-8 bytes (with a marker when cut)."""
     text, _size, _cut = truncate_text(value, limit)
     return text
-
-
-def is_captured(value: Any) -> bool:
-    """False for absent values and for the normaliser's "not captured" markers."""
-    if value is None:
-        return False
-    return not (isinstance(value, str) and value.startswith(NOT_CAPTURED_PREFIX))
 
 
 class Attributes:

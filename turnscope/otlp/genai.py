@@ -3,8 +3,7 @@
 Pure functions of turnscope's records and the SDK's span data: ``to_messages`` and
 ``to_output_messages`` give the ``gen_ai.input.messages`` / ``gen_ai.output.messages`` JSON
 (``[{role, parts: [...]}]``) from Chat Completions messages or Responses items,
-``tool_calls_in`` the calls a model output asks for, ``provider_of`` the
-``gen_ai.provider.name``; ``span_failed`` decides a span's status and ``error_type`` its
+``provider_of`` the ``gen_ai.provider.name``; ``span_failed`` decides a span's status and ``error_type`` its
 low-cardinality ``error.type``.
 """
 
@@ -18,9 +17,9 @@ from turnscope.analysis.errors import (
     TRIPWIRE,
     classify_exception,
     classify_message,
+    kind_category,
 )
-from turnscope.otlp.attributes import is_captured
-from turnscope.records import MODEL_KINDS, SpanRecord
+from turnscope.records import MODEL_KINDS, SpanRecord, is_captured
 
 # error.type values beyond the verdict categories (records.CATEGORIES) and exception classes
 OTHER = "_OTHER"
@@ -113,12 +112,9 @@ def error_type(span: SpanRecord) -> str | None:
         ):
             return OTHER
         return category
-    if span.kind in MODEL_KINDS:
-        return "model_error"
-    if span.kind == "function":
-        return "tool_error"
-    if span.kind == "handoff":
-        return "handoff_error"
+    category = kind_category(span.kind)
+    if category in ("model_error", "tool_error", "handoff_error"):
+        return category
     return span.exception.type if span.exception is not None else OTHER
 
 
@@ -244,35 +240,6 @@ def to_output_messages(value: Any) -> list[dict[str, Any]] | None:
         calls = any(p.get("type") == "tool_call" for p in message["parts"])
         message["finish_reason"] = "tool_call" if calls else "stop"
     return messages
-
-
-def tool_calls_in(output: Any) -> list[tuple[str, str, Any]]:
-    """(call id, tool name, arguments) of the tool calls a model output asks for."""
-    calls: list[tuple[str, str, Any]] = []
-    if not isinstance(output, list):
-        return calls
-    for item in output:
-        if not isinstance(item, dict):
-            continue
-        if item.get("type") == "function_call" and item.get("name"):
-            call_id = item.get("call_id") or item.get("id")
-            if isinstance(call_id, str):
-                calls.append((call_id, str(item["name"]), item.get("arguments")))
-        for call in item.get("tool_calls") or []:
-            if isinstance(call, dict) and isinstance(call.get("id"), str):
-                function = call.get("function") or {}
-                if function.get("name"):
-                    calls.append((call["id"], str(function["name"]), function.get("arguments")))
-    return calls
-
-
-def canonical_arguments(arguments: Any) -> str:
-    """Tool-call arguments as one canonical JSON text (sorted keys), to match calls to tools."""
-    value = _arguments(arguments)
-    try:
-        return json.dumps(value, sort_keys=True, ensure_ascii=False)
-    except (TypeError, ValueError, RecursionError):
-        return str(value)
 
 
 def provider_of(data: dict[str, Any]) -> str:

@@ -41,6 +41,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from turnscope.config import OtlpSettings
+from turnscope.content import canonical_args, tool_calls_in
 from turnscope.exporter.normalize import CONTENT_KEYS, count_of
 from turnscope.exporter.safe import MARKER
 from turnscope.exporter.sinks import Batch
@@ -48,19 +49,16 @@ from turnscope.ids import otel_root_span_id, otel_span_id, otel_trace_id
 from turnscope.otlp.attributes import (
     SMALL_TEXT,
     Attributes,
-    is_captured,
     json_value,
     small_text,
     utf8_len,
 )
 from turnscope.otlp.genai import (
-    canonical_arguments,
     error_type,
     provider_of,
     span_failed,
     to_messages,
     to_output_messages,
-    tool_calls_in,
 )
 from turnscope.records import (
     FAILED,
@@ -69,6 +67,7 @@ from turnscope.records import (
     RUNNING,
     RunRecord,
     SpanRecord,
+    is_captured,
 )
 
 if TYPE_CHECKING:  # OpenTelemetry is imported when the first span is made, not with turnscope
@@ -519,7 +518,7 @@ class SpanMapper:
         calls = tool_calls_in(output)
         if calls and span.parent_id:
             queue = state.calls.setdefault(span.parent_id, [])
-            queue.extend((cid, tool, canonical_arguments(args)) for cid, tool, args in calls)
+            queue.extend((cid, tool, canonical_args(args)) for cid, tool, args in calls)
             del queue[:-MAX_PENDING_PER_TRACE]
         agent_id = self._ancestor(state, span.parent_id, "agent")
         if agent_id is not None:
@@ -578,7 +577,7 @@ class SpanMapper:
         queue = state.calls.get(span.parent_id or "")
         if not queue or not tool:
             return None
-        wanted = canonical_arguments(arguments) if is_captured(arguments) else None
+        wanted = canonical_args(arguments) if is_captured(arguments) else None
         match = None
         for index, (_cid, name, args) in enumerate(queue):
             if name != tool:
@@ -808,6 +807,8 @@ class SpanMapper:
                     for g in verdict.recovered_errors
                 ],
             )
+        if verdict.warnings:
+            attrs.put("turnscope.warnings", [w.kind for w in verdict.warnings])
         error: tuple[str, str] | None = None
         if run.status in (FAILED, INCOMPLETE):
             category = verdict.category or "unknown"
@@ -815,6 +816,7 @@ class SpanMapper:
             if not self.content and run.exception is not None and message == run.exception.message:
                 message = None  # the exception's own text is content, not an SDK error message
             attrs.put("turnscope.failure.category", category)
+            attrs.put("turnscope.failure.reason", verdict.reason)
             attrs.put("turnscope.failure.message", message)
             attrs.put("turnscope.failure.exception", verdict.exception)
             attrs.put("turnscope.failure.agent", verdict.agent)
