@@ -188,9 +188,9 @@ class SpanRecord:
 
     The normaliser hands ``data`` over as JSON text (``data_json``), decoded on first read:
     the database stores the text as is, and most spans' data is never read again. Decoding a
-    copy of every span's data up front (and the garbage collector walking those copies) was a
-    fifth of the worker's time. Being text, it is also a snapshot: whatever the SDK or the
-    user does to the live objects later cannot reach the record."""
+    copy of every span's data up front (and the garbage collector walking those copies) was
+    one of the worker's largest costs. Being text, it is also a snapshot: whatever the SDK or
+    the user does to the live objects later cannot reach the record."""
 
     __slots__ = (
         "_data",

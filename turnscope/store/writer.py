@@ -127,21 +127,21 @@ def _variable_limit(raw: Any) -> int:
     return 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
 
 
-# Rows per multi-row statement (also capped by SQLite's variable limit); measured on 41,000
-# spans: 512 -> 32k spans/s, 1,024 -> 35k (fewer statements, fewer GIL hand-backs).
+# Rows per multi-row statement (also capped by SQLite's variable limit): fewer, larger
+# statements mean fewer GIL hand-backs (figures in benchmarks/README.md).
 MAX_ROWS_PER_STATEMENT = 1024
 
 
 def _sqlite_execute(raw: Any, rows: SqliteRows) -> None:
     """Upsert rows, up to ``MAX_ROWS_PER_STATEMENT`` per statement. The driver releases the
     GIL once per statement instead of once per row: with the write on its own thread, a
-    per-row executemany crawled at ~1 ms per row (each row waited for the worker to hand back
-    the GIL), while a statement of hundreds of rows costs what executemany costs alone.
+    per-row executemany crawled (each row waited for the worker to hand back the GIL),
+    while a statement of hundreds of rows costs what executemany costs alone.
 
     Statement sizes are powers of two, the last one padded by repeating its last row (an
     upsert of the same values again): the driver keeps up to 128 prepared statements per
-    connection, ~2 KB per row each, so one statement per batch size seen grew a process by
-    400 MB; eleven sizes take ~7 MB per connection at most."""
+    connection, each as large as its rows, so one statement per batch size seen filled that
+    cache with large statements; eleven sizes keep it small."""
     if not rows.rows:
         return
     width = len(rows.rows[0])
@@ -203,14 +203,14 @@ def _span_upsert(placeholder: str, json_cast: str) -> str:
 
 # The hot path: parameters straight from the records; on PostgreSQL one prepared upsert
 # through the driver's executemany (psycopg 3 pipelines it) or COPY (below), on SQLite
-# multi-row statements (see _sqlite_execute). SQLAlchemy Core's upsert
-# with per-row bind processing cost ~44 us per span on PostgreSQL.
+# multi-row statements (see _sqlite_execute). SQLAlchemy Core's upsert was slower: it
+# processes every bound value of every row in Python.
 _SQLITE_SPANS_HEAD = f"INSERT INTO spans ({_COLUMN_LIST}) VALUES "
 _SQLITE_SPANS_TAIL = " " + _ON_CONFLICT
 _POSTGRES_SPAN_UPSERT = _span_upsert("%s", "::json")
 # PostgreSQL, faster still: COPY the batch into a session-local staging table, then one
-# upsert from it (the write took 28 instead of 42 us per span, measured). Needs the TEMP
-# privilege, which every role has unless an administrator revoked it from PUBLIC.
+# upsert from it (figures in benchmarks/README.md). Needs the TEMP privilege, which every
+# role has unless an administrator revoked it from PUBLIC.
 _POSTGRES_STAGE = (
     "CREATE TEMPORARY TABLE IF NOT EXISTS turnscope_spans_in "
     "(LIKE spans INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
@@ -287,7 +287,7 @@ def _db_times(span: SpanRecord) -> tuple[Any, Any]:
 
 def _sqlite_times(span: SpanRecord) -> tuple[str | None, str | None]:
     """Start and end as SQLite DateTime text; sliced from the SDK's own ISO text while the
-    record still holds the datetimes parsed from it (5x cheaper than formatting them)."""
+    record still holds the datetimes parsed from it (cheaper than formatting them)."""
     started, ended = span.started_at, span.ended_at
     iso = span.iso_times
     if iso is not None and iso[0] is started and iso[2] is ended:
@@ -300,8 +300,8 @@ def _sqlite_times(span: SpanRecord) -> tuple[str | None, str | None]:
 
 
 # SQLite stores a bound NaN as NULL. The driver binds a float directly, but runs every None
-# through its adapter lookup (a tuple built, a dict and two attribute lookups: ~230 ns, with
-# the GIL held, against ~65 ns for a string); a span row has five missing values on average.
+# through its adapter lookup (a tuple built, a dict and two attribute lookups, with the GIL
+# held: several times what a string costs), and a span row has several missing values.
 SQLITE_NULL = math.nan
 
 
@@ -328,7 +328,7 @@ def sqlite_time(value: datetime) -> str:
     """SQLAlchemy's SQLite DateTime text (``YYYY-MM-DD HH:MM:SS.ffffff``, naive UTC)."""
     if value.tzinfo is not None and value.tzinfo is not timezone.utc:
         value = value.astimezone(timezone.utc)
-    text = value.isoformat(" ")  # 2x faster than strftime
+    text = value.isoformat(" ")  # faster than strftime
     if value.microsecond:
         return text[:26]
     return text[:19] + ".000000"
@@ -458,11 +458,10 @@ class DbSink:
 
     def _sqlite_commit(self, prepared: PreparedBatch) -> None:
         """One transaction on a connection kept for commits, through the driver itself: the
-        driver caches the multi-row statements per connection (~7 MB at most), and commits
-        taking turns over the pool's connections kept a copy in each (+10 MB measured);
-        SQLAlchemy's transaction around it cost the committer thread GIL hand-backs (35k
-        instead of 41k spans/s). After a failure the connection is dropped and the next
-        commit starts on a fresh one."""
+        driver caches the multi-row statements per connection, and commits taking turns
+        over the pool's connections kept a copy in each; SQLAlchemy's transaction around it
+        cost the committer thread GIL hand-backs (figures in benchmarks/README.md). After a
+        failure the connection is dropped and the next commit starts on a fresh one."""
         assert self.engine is not None
         pooled = self._committing
         if pooled is None:

@@ -1,10 +1,10 @@
 """A stacked bar chart over time, drawn as plain SVG by a few lines of JavaScript.
 
-Why not Altair (``st.altair_chart``): Vega-Lite's chunks are ~1 MB of JavaScript that every
-runs page evaluated before its chart appeared; measured at 100,000 runs in a new tab, the
-page completed in 1.55 s with the chart and 1.23 s without. The runs page needs stacked bars,
-axes, a legend, tooltips and a click, which SVG gives directly. A click on a bar (or Enter
-or Space on a bar reached with Tab) sends its bucket and series back to Python.
+Why not Altair (``st.altair_chart``): every runs page had to load and evaluate Vega-Lite's
+JavaScript before its chart appeared, which made the page markedly slower to complete
+(figures in benchmarks/README.md). The runs page needs stacked bars, axes, a legend, tooltips
+and a click, which SVG gives directly. A click on a bar (or Enter or Space on a bar reached
+with Tab) sends its bucket and series back to Python.
 """
 
 from __future__ import annotations
