@@ -1,4 +1,4 @@
-"""The verdict diagnoses real failures: the promise of DESIGN.md's "Verdict vocabulary".
+"""The verdict diagnoses real failures: the promise of docs/verdict.md.
 
 Each test drives the real ``Runner`` (a fake model, the SDK's real OpenAI model on a mock HTTP
 transport, real MCP stdio servers, real failing session stores) through a failure shape users

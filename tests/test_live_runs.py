@@ -65,7 +65,7 @@ def test_spans_after_the_trace_ended_are_kept(recorder: Any, db_url: str) -> Non
     )
 
     async def main() -> Any:
-        # the user's trace block ends before the stream is consumed (sdk-tracing.md §5.6)
+        # the trace block ends before the stream is consumed (docs/design/sdk-tracing.md §5.6)
         with trace("Early exit", trace_id="trace_" + "ab" * 16):
             result = Runner.run_streamed(agent, "hi")
         async for _ in result.stream_events():

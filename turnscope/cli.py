@@ -515,7 +515,7 @@ def _resolve_trace_id(store: Any, given: str) -> str:
 
 
 def why_report(run: dict[str, Any], analysis: Any) -> dict[str, Any]:
-    """The ``turnscope why --json`` object (DESIGN.md's verdict vocabulary)."""
+    """The ``turnscope why --json`` object (its fields: docs/verdict.md)."""
     verdict = analysis.verdict
     report: dict[str, Any] = {
         "trace_id": run["trace_id"],

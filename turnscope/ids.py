@@ -1,4 +1,4 @@
-"""Deterministic OpenTelemetry ids from Agents SDK ids (otel-mapping.md §6.1 rule 1).
+"""Deterministic OpenTelemetry ids from Agents SDK ids (docs/design/otel-mapping.md §6.1 rule 1).
 
 The same SDK trace always maps to the same OTel trace id, so a run in the local store links
 straight to its trace in Jaeger, resumed runs stay in one trace, and backfills are idempotent.

@@ -390,7 +390,7 @@ class RunWarning:
 
 @dataclass(slots=True)
 class Verdict:
-    """Why a run ended the way it did. Field meanings are in DESIGN.md."""
+    """Why a run ended the way it did. Field meanings: docs/verdict.md."""
 
     status: str
     category: str | None = None

@@ -1,7 +1,7 @@
 """The SDK's error vocabulary: SpanError messages and exception classes -> verdict categories.
 
-Sources: sdk-tracing.md §4 (every place a SpanError is attached, old and new SDKs) and
-viewer-anchors.md Appendix A.
+Sources: docs/design/sdk-tracing.md §4 (every place a SpanError is attached, old and new SDKs) and
+docs/design/viewer-anchors.md Appendix A.
 """
 
 from __future__ import annotations

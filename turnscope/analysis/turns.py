@@ -4,7 +4,7 @@ A trace holds one or more *scopes*: one per ``Runner.run`` call (a task span on 
 old SDKs, a chain of agent spans linked by handoffs, or an agent run as a tool). Inside a
 scope the SDK's turn counter runs across handoffs. Turn spans give turn numbers directly
 (openai-agents >= 0.14); otherwise turns are derived: each model call opens a turn, retries of
-a failed model call stay in the same turn (viewer-anchors.md Appendix B).
+a failed model call stay in the same turn (docs/design/viewer-anchors.md Appendix B).
 """
 
 from __future__ import annotations

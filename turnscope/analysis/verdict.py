@@ -6,7 +6,7 @@ at write time, in ``turnscope why``, in the viewer and in the tests. Sentences a
 
 1. the exception in flight when the trace (or the run's task/agent span) ended — the class the
    caller got (captured by the processor with ``sys.exc_info()``);
-2. the SpanErrors the SDK attached (sdk-tracing.md §4);
+2. the SpanErrors the SDK attached (docs/design/sdk-tracing.md §4);
 3. structure: spans that never ended, a model span that ended with an exception in flight
    (old SDKs record no SpanError for non-OpenAI models), a tool call that never returned.
 """
@@ -177,7 +177,7 @@ def _retried(st: Structure, span: SpanRecord) -> bool:
 
 def _silent_failure(span: SpanRecord) -> SpanFailure | None:
     """Trouble the SDK records as a tool's output, not as an error: a tool timeout with the
-    default ``timeout_behavior="error_as_result"`` (sdk-tracing.md §4.1)."""
+    default ``timeout_behavior="error_as_result"`` (docs/design/sdk-tracing.md §4.1)."""
     if span.kind != "function":
         return None
     output = span.data.get("output")

@@ -3,8 +3,8 @@
 Pure functions of turnscope's records and the SDK's span data: ``to_messages`` and
 ``to_output_messages`` give the ``gen_ai.input.messages`` / ``gen_ai.output.messages`` JSON
 (``[{role, parts: [...]}]``) from Chat Completions messages or Responses items,
-``provider_of`` the ``gen_ai.provider.name``; ``span_failed`` decides a span's status and ``error_type`` its
-low-cardinality ``error.type``.
+``provider_of`` the ``gen_ai.provider.name``; ``span_failed`` decides a span's status and
+``error_type`` its low-cardinality ``error.type``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
 strings, exact to the microsecond) and an explicit parent; each span kind is one method
 (``SpanMapper._KIND``). The live sink and the backfill both use it.
 
-Decisions (otel-mapping.md §6):
+Decisions (docs/design/otel-mapping.md §6):
 
 * **One span per SDK span, sent when it ends** (``Batch.ended_spans``: each exactly once).
   The agent and turn it carries are the ones known at its end.
