@@ -26,6 +26,7 @@ STATUS_HEX = {  # table cells (pandas Styler)
     "succeeded_with_errors": "#C98500",
     "succeeded": "#2CA02C",
 }
+CHECK_HEX = "#C98500"  # the "check" badge of runs with warnings (amber, as recovered errors)
 STATUS_ICONS = {  # markdown: colour and Material icon
     "failed": ":red[:material/cancel:]",
     "incomplete": ":violet[:material/pending:]",
