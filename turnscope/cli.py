@@ -15,9 +15,7 @@ from typing import Any
 
 from turnscope import __version__
 from turnscope.records import ALL_REASONS, CATEGORIES, STATUSES
-
-# plain text helpers, no Streamlit
-from turnscope.viewer.format import category_text, check_text, duration
+from turnscope.viewer.format import category_text, check_text, duration  # no Streamlit
 
 EXIT_USAGE = 2
 ENV_JAEGER = "TURNSCOPE_JAEGER_URL"
@@ -444,6 +442,7 @@ STATUS_COLORS = {
     "incomplete": "35",
     "running": "36",
 }
+CHECK_COLOR = "33"  # the CHECK marker and the Warnings heading (amber, as recovered errors)
 
 
 def _color() -> bool:
@@ -494,9 +493,6 @@ def render_runs_table(runs: list[dict[str, Any]], color: bool = False) -> str:
             cells.append(padded)
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
-
-
-CHECK_COLOR = "33"
 
 
 def _cut(text: str, width: int) -> str:
