@@ -54,7 +54,7 @@ from turnscope.viewer.serve import wait_healthy
 SPAN_COLUMNS = [c.name for c in SpanRow.__table__.columns]
 RUN_COLUMNS = [c.name for c in Run.__table__.columns]
 JSON_SPAN = {"error_data", "data", "exception"}
-JSON_RUN = {"metadata", "evidence", "recovered_errors", "exception_detail", "agents"}
+JSON_RUN = {"metadata", "evidence", "recovered_errors", "exception_detail", "agents", "warnings"}
 EPOCH = datetime(2026, 10, 25, tzinfo=timezone.utc)
 PROCESS_ID = "bench0000000000"
 WORKFLOWS = ["Customer support", "Research", "Checkout", "Reporting", "Inventory", "Content"]
@@ -363,7 +363,7 @@ def clone_rows(
             v = trace_id
         elif col == "failing_span_id":
             v = ids.get(v, v)
-        elif col == "evidence" and v:
+        elif col in ("evidence", "warnings") and v:
             v = [{**e, "span_id": ids.get(e.get("span_id"), e.get("span_id"))} for e in v]
         elif col in ("started_at", "ended_at", "updated_at"):
             v = _time(v, tpl.start, base, scale) if col != "updated_at" else sqlite_time(base)

@@ -50,6 +50,57 @@ def test_upgrade_from_the_first_schema_keeps_data(db_url: str) -> None:
     assert run["started_at"] == "2026-11-01T12:00:00+00:00"
 
 
+def test_upgrade_from_0004_reads_runs_without_reason_or_warnings(db_url: str) -> None:
+    """A run written before 0005 reads back with no reason and no warnings, and the writer
+    fills the new columns when it writes the run again."""
+    from diagnosed import RUNS, write_diagnosed
+
+    engine = make_writer_engine(db_url)
+    upgrade(engine, "0004")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "insert into runs (trace_id, workflow, status, category, turns, span_count, "
+                "error_count, fatal_error_count, recovered_error_count, tool_calls, model_calls, "
+                "input_tokens, output_tokens, started_at, trace_ended, truncated, dropped_spans) "
+                "values (:id, 'Legacy', 'failed', 'model_error', 1, 2, 1, 1, 0, 0, 1, 10, 20, "
+                ":started, 1, 0, 0)"
+            ),
+            {"id": RUNS[0].trace_id, "started": datetime(2026, 11, 1, 12, 0, 0)},
+        )
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    store = Store(db_url)
+    try:
+        run = store.get_run(RUNS[0].trace_id)
+        assert run is not None
+        assert (run["category"], run["reason"], run["warnings"], run["warning_count"]) == (
+            "model_error",
+            None,
+            [],
+            0,
+        )
+        listed = store.list_runs()
+        assert (listed[0]["reason"], listed[0]["warning_count"]) == (None, 0)
+        assert "warnings" not in listed[0]  # lists carry the count, not the JSON
+        write_diagnosed(db_url, [RUNS[0]])  # the same run, analysed again
+        run = store.get_run(RUNS[0].trace_id)
+        assert (run["reason"], run["warning_count"]) == ("rate_limited", 0)
+    finally:
+        store.close()
+
+
+def test_readers_refuse_an_older_schema_in_one_line(db_url: str) -> None:
+    """Readers never migrate: a database no writer has upgraded yet is a clear message, not
+    a missing-column error in the middle of a page."""
+    from turnscope.store.engine import READER_REVISION, StoreError
+
+    assert head_revision() == READER_REVISION
+    upgrade(make_writer_engine(db_url), "0004")
+    with pytest.raises(StoreError, match=r"older turnscope schema \(0004.*open it once for"):
+        Store(db_url)
+
+
 def test_migrations_match_the_models(db_url: str) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
@@ -212,6 +263,67 @@ def test_postgres_stores_spans_like_sqlite_with_and_without_temp_tables(
     assert len(expected) >= 15 and any(s.error_message for s in expected)
     assert _stored_spans(staged) == expected
     assert _stored_spans(limited) == expected
+
+
+def _check_diagnosed(url: str) -> None:
+    """What ``diagnosed.RUNS`` must read back as: reason, warnings, counts and filters."""
+    from diagnosed import BY_ID, RUNS
+
+    from turnscope.store.convert import verdict_from_row
+    from turnscope.store.models import Run
+    from turnscope.store.queries import RunFilter
+
+    store = Store(url)
+    try:
+        for record in RUNS:
+            run = store.get_run(record.trace_id)
+            assert run is not None
+            assert run["reason"] == record.verdict.reason
+            assert run["warnings"] == [w.to_dict() for w in record.verdict.warnings]
+            assert run["warning_count"] == len(record.verdict.warnings)
+        with store.engine.connect() as conn:
+            rows = conn.execute(Run.__table__.select()).all()
+        assert {r.trace_id: verdict_from_row(r) for r in rows} == {
+            k: v.verdict for k, v in BY_ID.items()
+        }
+
+        def ids(**flt: object) -> set[str]:
+            return {r["trace_id"][-2:] for r in store.list_runs(RunFilter(**flt), limit=100)}
+
+        assert ids(reason="rate_limited") == {"01", "02"}
+        assert ids(reason=["rate_limited", "connect"]) == {"01", "02", "05"}
+        assert ids(with_warnings=True) == {"06", "07"}
+        assert ids(with_warnings=True, status="failed") == {"07"}
+        assert ids(category="model_error", failing_reason="") == {"04"}
+        assert ids(reason="auth") == set()
+        assert store.count_runs(RunFilter(with_warnings=True)) == 2
+        groups = {(g["category"], g["reason"]): g["runs"] for g in store.failure_groups()["groups"]}
+        assert groups == {
+            ("model_error", "rate_limited"): 2,
+            ("model_error", "quota_exceeded"): 1,
+            ("model_error", None): 1,
+            ("mcp_error", "connect"): 1,
+            ("tool_error", None): 1,
+        }
+    finally:
+        store.close()
+
+
+def test_reason_and_warnings_round_trip_on_sqlite(db_url: str) -> None:
+    from diagnosed import write_diagnosed
+
+    write_diagnosed(db_url)  # SQLite: the raw multi-row upsert
+    _check_diagnosed(db_url)
+
+
+@pytest.mark.postgres
+def test_reason_and_warnings_round_trip_on_postgres(pg_url: str) -> None:
+    from diagnosed import write_diagnosed
+
+    write_diagnosed(pg_url)  # PostgreSQL: SQLAlchemy Core's upsert
+    _check_diagnosed(pg_url)
+    write_diagnosed(pg_url)  # written again: the upsert replaces, nothing doubles
+    _check_diagnosed(pg_url)
 
 
 @pytest.mark.postgres

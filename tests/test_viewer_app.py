@@ -75,8 +75,9 @@ def test_runs_page_lists_every_run_failures_first(app: AppTest, db: Path) -> Non
     store = _store(db)
     frame = _table(at)
     assert len(frame) == store.count_runs()
-    assert list(frame.columns[:6]) == [
+    assert list(frame.columns[:7]) == [
         "Status",
+        "Check",
         "Category",
         "Failing agent",
         "Turn",
@@ -456,6 +457,127 @@ def test_run_page_without_a_trace_id(app: AppTest) -> None:
     app.switch_page("views/run.py")
     at = _run(app)
     assert any("No run selected" in i.value for i in at.info)
+
+
+# --- reason and warnings ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def diag_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Runs with reasons and warnings (``diagnosed.RUNS``), written by the real writer."""
+    from diagnosed import write_diagnosed
+
+    path = tmp_path_factory.mktemp("diag") / "diagnosed.db"
+    write_diagnosed(f"sqlite:///{path}")
+    return path
+
+
+def _row(frame: Any, trace_id: str) -> Any:
+    return frame[frame["Trace id"] == trace_id].iloc[0]
+
+
+def test_runs_list_shows_reason_and_a_check_badge(
+    app: AppTest, diag_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from diagnosed import RUNS
+
+    monkeypatch.setenv("TURNSCOPE_DB", str(diag_db))
+    frame = _table(_run(app))
+    assert len(frame) == len(RUNS)
+    assert _row(frame, RUNS[0].trace_id)["Category"] == "model_error (rate_limited)"
+    assert _row(frame, RUNS[3].trace_id)["Category"] == "model_error"  # no reason known
+    assert _row(frame, RUNS[5].trace_id)["Check"] == "check ×2"
+    assert _row(frame, RUNS[6].trace_id)["Check"] == "check"
+    assert _row(frame, RUNS[7].trace_id)["Check"] == ""
+
+
+def test_reason_and_warnings_filters_from_the_url_and_the_sidebar(
+    app: AppTest, diag_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from diagnosed import RUNS
+
+    monkeypatch.setenv("TURNSCOPE_DB", str(diag_db))
+    app.query_params["reason"] = ["rate_limited", "connect"]
+    at = _run(app)
+    assert at.multiselect(key="reason").value == ["rate_limited", "connect"]
+    expected = {RUNS[0].trace_id, RUNS[1].trace_id, RUNS[4].trace_id}
+    assert set(_table(at)["Trace id"]) == expected
+    assert _metrics(at)["Runs"] == "3"
+    at.multiselect(key="reason").set_value([])
+    at.checkbox(key="warnings").check()
+    _run(at)
+    assert set(_table(at)["Trace id"]) == {RUNS[5].trace_id, RUNS[6].trace_id}
+    next(b for b in at.button if b.label == "Clear").click()
+    _run(at)
+    assert at.checkbox(key="warnings").value is False
+    assert len(_table(at)) == len(RUNS)
+
+
+def test_failures_page_groups_by_category_and_reason(
+    app: AppTest, diag_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TURNSCOPE_DB", str(diag_db))
+    _run(app)
+    app.switch_page("views/failures.py")
+    at = _run(app)
+    frame = _table(at, "failure_groups")
+    groups = {
+        (c, r): n for c, r, n in zip(frame["Category"], frame["Reason"], frame["Runs"], strict=True)
+    }
+    assert groups == {
+        ("model_error", "rate_limited"): 2,
+        ("model_error", "quota_exceeded"): 1,
+        ("model_error", ""): 1,
+        ("mcp_error", "connect"): 1,
+        ("tool_error", ""): 1,
+    }
+    assert _metrics(at)["Biggest group"] == "model_error (rate_limited)"
+    # a group without a reason lists only the runs without one
+    index = int(frame.index[(frame["Category"] == "model_error") & (frame["Reason"] == "")][0])
+    at.session_state["failure_groups"] = {"selection": {"rows": [index], "columns": []}}
+    _run(at)
+    runs = _table(at)
+    assert list(runs["Category"]) == ["model_error"]
+    assert any("reason **(none)**" in m.value for m in at.markdown)
+
+
+def test_run_page_shows_the_reason_and_the_warnings(
+    app: AppTest, db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run page recomputes the verdict from the spans; here the analysis is given a
+    reason and warnings (one naming a real span) as the analysis will produce them."""
+    from turnscope.records import RunWarning
+
+    copy = tmp_path / "copy.db"  # its own cache keys: no earlier test's analysis is reused
+    with sqlite3.connect(db) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    monkeypatch.setenv("TURNSCOPE_DB", str(copy))
+    run = _trace(db, category="tool_error")
+    span = next(s for s in _store(db).spans(run["trace_id"]) if s.kind == "function")
+    warnings = [
+        RunWarning("tool_reported_error", "lookup said: not found", "Billing", 1, span.span_id),
+        RunWarning("refusal", "The final message is a refusal", "Billing", 2),
+    ]
+    original = Store.analysis
+
+    def analysis(self: Store, trace_id: str) -> Any:
+        found = original(self, trace_id)
+        found.verdict.reason = "timeout"
+        found.verdict.warnings = list(warnings)
+        return found
+
+    monkeypatch.setattr(Store, "analysis", analysis)
+    at = _open_run(app, run["trace_id"])
+    text = " ".join(m.value for m in at.markdown)
+    assert "**Reason:** `timeout`" in text
+    assert "tool_error (timeout)" in text and "check: 2 warnings" in text  # header badges
+    assert "**Warnings** (worth a look)" in text
+    assert "refusal: The final message is a refusal (agent Billing · turn 2)" in text
+    button = at.button(key="warning_0")
+    assert button.label == "tool_reported_error: lookup said: not found (agent Billing · turn 1)"
+    button.click()
+    _run(at)
+    assert at.query_params["span_id"] == span.span_id
 
 
 # --- failures page -----------------------------------------------------------------------------

@@ -286,3 +286,46 @@ def test_the_server_warms_itself_up(server: ViewerServer) -> None:
     newest = _db(server).list_runs(limit=1)[0]["trace_id"]
     for name, query in (("", ""), ("failures", ""), ("run", f"trace_id={newest}")):
         assert visit(stream, name, query, timeout=60) == 0, name
+
+
+@pytest.fixture(scope="module")
+def diag_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ViewerServer]:
+    """The viewer on runs with reasons and warnings (``diagnosed.RUNS``)."""
+    if _skip_browser():
+        pytest.skip("TURNSCOPE_SKIP_BROWSER is set")
+    from diagnosed import write_diagnosed
+
+    db = tmp_path_factory.mktemp("diag-browser") / "diagnosed.db"
+    write_diagnosed(f"sqlite:///{db}")
+    viewer = ViewerServer(db)
+    try:
+        viewer.wait()
+        yield viewer
+    finally:
+        viewer.stop()
+
+
+def test_reason_and_warnings_filters_live_in_the_url(
+    diag_server: ViewerServer, browser: Any, tmp_path: Path
+) -> None:
+    """A shared link with ``reason`` or ``warnings=true`` opens the same narrowed list; ticking
+    "Only runs with warnings" writes it to the URL; the failures page names the reason."""
+    page = Page(browser, tmp_path)
+    try:
+        page.goto(diag_server.url + "/?reason=rate_limited")
+        page.text("Runs 1–2 of 2.")
+        page.check("reason-filter")
+
+        page.goto(diag_server.url + "/")
+        page.text("Runs 1–8 of 8.")
+        page.tab.get_by_text("Only runs with warnings").first.click()
+        page.tab.wait_for_url(re.compile(r"warnings=true"), timeout=WAIT_MS)
+        page.text("Runs 1–2 of 2.")
+        page.check("warnings-filter")
+
+        page.goto(f"{diag_server.url}/failures")
+        page.text("model_error (rate_limited)")  # the biggest group, category and reason
+        page.tab.locator('[data-testid="stDataFrame"]').first.wait_for(timeout=WAIT_MS)
+        page.check("failures-by-reason")
+    finally:
+        page.tab.close()

@@ -302,10 +302,11 @@ INJECTIONS = ["' OR '1'='1", "'; DROP TABLE runs; --", "1) UNION SELECT 1 --", "
 
 @pytest.mark.parametrize("value", INJECTIONS)
 def test_injection_strings_through_the_new_filters(store: Store, value: str, db: Path) -> None:
-    for field in ("failing_agent", "failing_tool", "message"):
+    for field in ("failing_agent", "failing_tool", "failing_reason", "message"):
         assert store.count_runs(RunFilter(**{field: value})) == 0, field
     assert store.count_runs(RunFilter(trace_ids=[value])) == 0
     assert store.count_runs(RunFilter(status=[value, "x"], category=[value])) == 0
+    assert store.count_runs(RunFilter(reason=[value])) == 0
     assert store.summary(RunFilter(agent=value))["runs"] == 0
     assert store.failure_groups(RunFilter(tool=value))["groups"] == []
     assert store.time_buckets(RunFilter(workflow=value))["points"] == []
@@ -320,6 +321,8 @@ def test_filters_round_trip_through_the_url() -> None:
     filters = Filters(
         status=["failed", "incomplete"],
         category=["tool_error"],
+        reason=["rate_limited", "connect"],
+        warnings=True,
         workflow="Checkout",
         agent="Billing",
         tool="charge_card",
@@ -331,9 +334,17 @@ def test_filters_round_trip_through_the_url() -> None:
         sort="slowest",
         failing_agent="",
         failing_tool="charge_card",
+        failing_reason="",
         msg="card declined (code #)",
     )
     assert Filters.from_params(filters.to_params()) == filters
+    assert filters.to_params()["warnings"] == "true"  # what a checkbox bound to the URL writes
+    flt = filters.to_run_filter()
+    assert (flt.reason, flt.with_warnings, flt.failing_reason) == (
+        ["rate_limited", "connect"],
+        True,
+        "",
+    )
     assert Filters().to_params() == {}  # defaults stay out of the URL
     assert Filters.from_params({}).sort == DEFAULT_SORT
 
@@ -341,8 +352,10 @@ def test_filters_round_trip_through_the_url() -> None:
 def test_filters_drop_unknown_values() -> None:
     filters = Filters.from_params(
         {"status": ["failed", "bogus"], "category": "nope", "range": "99y", "sort": "x"}
+        | {"reason": ["timeout", "tool_error"], "warnings": "maybe"}
     )
     assert filters.status == ["failed"] and filters.category == []
+    assert filters.reason == ["timeout"] and filters.warnings is False
     assert filters.range == "all" and filters.sort == DEFAULT_SORT
 
 
@@ -381,6 +394,9 @@ def test_group_params_select_none_explicitly() -> None:
     )
     assert params["failing_tool"] == "" and params["failing_agent"] == "Writer"
     assert params["status"] == FAILED and params["category"] == ["model_error"]
+    assert params["failing_reason"] == ""  # a group without a reason: runs without one
+    params = group_params({"category": "model_error", "reason": "rate_limited", "message": "x"})
+    assert params["failing_reason"] == "rate_limited" and "reason" not in params
 
 
 @pytest.mark.parametrize(

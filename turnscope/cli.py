@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from turnscope import __version__
-from turnscope.records import CATEGORIES, STATUSES
-from turnscope.viewer.format import duration  # plain text helpers, no Streamlit
+from turnscope.records import ALL_REASONS, CATEGORIES, STATUSES
+from turnscope.viewer.format import category_text, check_text, duration  # no Streamlit
 
 EXIT_USAGE = 2
 ENV_JAEGER = "TURNSCOPE_JAEGER_URL"
@@ -81,11 +81,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "runs",
         help="list recorded runs, newest first",
-        description="List recorded runs, newest first, with status and failure category.",
+        description=(
+            "List recorded runs, newest first, with status, failure category and its reason "
+            "(e.g. model_error (rate_limited)); CHECK marks runs with warnings, things to look "
+            "at in a run that looks fine (`turnscope why` lists them). --json rows carry "
+            "reason and warning_count."
+        ),
     )
     p.add_argument("--db", help=DB_HELP)
     p.add_argument("--status", choices=STATUSES, help="only runs with this status")
     p.add_argument("--category", choices=CATEGORIES, help="only failures of this category")
+    p.add_argument(
+        "--reason",
+        choices=ALL_REASONS,
+        metavar="REASON",
+        help="only failures with this finer cause: " + ", ".join(ALL_REASONS),
+    )
+    p.add_argument(
+        "--warnings",
+        action="store_true",
+        help="only runs with warnings (e.g. a tool reported an error, a refusal)",
+    )
     p.add_argument("--workflow", help="only runs of this workflow name")
     p.add_argument("--agent", help="only runs in which this agent ran")
     p.add_argument("--tool", help="only runs that called this tool")
@@ -97,11 +113,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "why",
-        help="explain a run: status, failure category, failing agent and turn, evidence",
+        help="explain a run: status, failure category and reason, failing agent and turn, evidence",
         description=(
-            "Explain one run: its verdict in one sentence, the exception, the failing agent, "
-            "turn and span, the evidence, recovered errors and the turns. TRACE_ID may be a "
-            "unique prefix."
+            "Explain one run: its verdict in one sentence, the category and its reason (e.g. "
+            "rate_limited), the exception, the failing agent, turn and span, the evidence, "
+            "recovered errors, warnings (things to look at even in a run that looks fine) and "
+            "the turns. TRACE_ID may be a unique prefix."
         ),
     )
     p.add_argument("trace_id", metavar="TRACE_ID")
@@ -399,6 +416,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     flt = RunFilter(
         status=args.status,
         category=args.category,
+        reason=args.reason,
+        with_warnings=args.warnings,
         workflow=args.workflow,
         agent=args.agent,
         tool=args.tool,
@@ -423,6 +442,7 @@ STATUS_COLORS = {
     "incomplete": "35",
     "running": "36",
 }
+CHECK_COLOR = "33"  # the CHECK marker and the Warnings heading (amber, as recovered errors)
 
 
 def _color() -> bool:
@@ -435,8 +455,8 @@ def _paint(text: str, code: str | None, color: bool) -> str:
 
 def render_runs_table(runs: list[dict[str, Any]], color: bool = False) -> str:
     """Runs as an aligned text table."""
-    headers = ["STARTED", "STATUS", "CATEGORY", "WORKFLOW", "AGENTS", "TURNS", "ERR", "TOKENS"]
-    headers += ["DURATION", "TRACE ID"]
+    headers = ["STARTED", "STATUS", "CHECK", "CATEGORY", "WORKFLOW", "AGENTS", "TURNS", "ERR"]
+    headers += ["TOKENS", "DURATION", "TRACE ID"]
     rows = []
     for run in runs:
         started = (run["started_at"] or "")[:19].replace("T", " ")
@@ -447,7 +467,8 @@ def render_runs_table(runs: list[dict[str, Any]], color: bool = False) -> str:
             [
                 started,
                 run["status"],
-                run["category"] or "",
+                check_text(run.get("warning_count")),
+                category_text(run["category"], run.get("reason")),
                 _cut(run["workflow"] or "", 28),
                 _cut(run["agent_path"] or "", 30),
                 turns,
@@ -467,6 +488,8 @@ def render_runs_table(runs: list[dict[str, Any]], color: bool = False) -> str:
             padded = cell.ljust(width)
             if i == 1:
                 padded = _paint(padded, STATUS_COLORS.get(cell), color)
+            elif i == 2 and cell:
+                padded = _paint(padded, CHECK_COLOR, color)
             cells.append(padded)
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
@@ -522,9 +545,9 @@ def why_report(run: dict[str, Any], analysis: Any) -> dict[str, Any]:
         "workflow": run["workflow"],
         **verdict.to_dict(),
     }
-    order = ["trace_id", "workflow", "status", "category", "message", "exception", "agent"]
-    order += ["turn", "max_turns", "span_id", "tool", "explanation", "recovered_errors"]
-    order += ["evidence"]
+    order = ["trace_id", "workflow", "status", "category", "reason", "message", "exception"]
+    order += ["agent", "turn", "max_turns", "span_id", "tool", "explanation", "recovered_errors"]
+    order += ["evidence", "warnings"]
     report = {k: report[k] for k in order}
     report["started_at"] = run["started_at"]
     report["duration_ms"] = run["duration_ms"]
@@ -538,10 +561,11 @@ def why_report(run: dict[str, Any], analysis: Any) -> dict[str, Any]:
 
 
 def render_why(report: dict[str, Any], analysis: Any, color: bool = False) -> str:
-    """The verdict in words, then evidence, recovered errors and turns."""
+    """The verdict in words, then evidence, recovered errors, warnings and turns."""
     status = report["status"]
     head = f"{report['trace_id']}  {report['workflow'] or ''}".rstrip()
-    label = status + (f" · {report['category']}" if report["category"] else "")
+    category = category_text(report["category"], report.get("reason"))
+    label = status + (f" · {category}" if category else "")
     lines = [head, _paint(label, STATUS_COLORS.get(status), color), "", report["explanation"], ""]
     facts = [
         ("exception", report["exception"]),
@@ -565,6 +589,10 @@ def render_why(report: dict[str, Any], analysis: Any, color: bool = False) -> st
         for group in report["recovered_errors"]:
             tool = f" {group['tool']}" if group.get("tool") else ""
             lines.append(f"  - {group['category']}{tool} ×{group['count']}: {group['message']}")
+    if report.get("warnings"):
+        lines += ["", _paint("Warnings (worth a look):", CHECK_COLOR, color)]
+        for warning in report["warnings"]:
+            lines.append(f"  - {warning['kind']}{_where(warning)}: {warning['message']}")
     turns = analysis.structure.turns
     if turns:
         lines += ["", "Turns:"]
@@ -580,6 +608,18 @@ def render_why(report: dict[str, Any], analysis: Any, color: bool = False) -> st
                 f", {turn.tool_calls} tool call(s), {_tokens(tokens)} tokens, {took}{errors}"
             )
     return "\n".join(lines)
+
+
+def _where(warning: dict[str, Any]) -> str:
+    """`` [agent Helper, turn 2, span span_1]`` for what a warning names, else empty."""
+    parts = []
+    if warning.get("agent"):
+        parts.append(f"agent {warning['agent']}")
+    if warning.get("turn") is not None:
+        parts.append(f"turn {warning['turn']}")
+    if warning.get("span_id"):
+        parts.append(f"span {warning['span_id']}")
+    return f" [{', '.join(parts)}]" if parts else ""
 
 
 def _turn_text(report: dict[str, Any]) -> str | None:

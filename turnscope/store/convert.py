@@ -9,6 +9,7 @@ from turnscope.records import (
     Evidence,
     ExceptionInfo,
     RunRecord,
+    RunWarning,
     SpanRecord,
     TraceInfo,
     Verdict,
@@ -102,6 +103,7 @@ def run_row(run: RunRecord, now: datetime) -> dict[str, Any]:
         "host": run.host,
         "status": run.status,
         "category": v.category,
+        "reason": v.reason,
         "message": v.message,
         "exception": v.exception,
         "failing_agent": v.agent,
@@ -113,6 +115,8 @@ def run_row(run: RunRecord, now: datetime) -> dict[str, Any]:
         "evidence": [e.to_dict() for e in v.evidence],
         "recovered_errors": v.recovered_errors,
         "exception_detail": run.exception.to_dict() if run.exception else None,
+        "warnings": [w.to_dict() for w in v.warnings],
+        "warning_count": len(v.warnings),
         "agent_path": run.agent_path,
         "agents": run.agents,
         "turns": run.turns,
@@ -168,6 +172,7 @@ def verdict_from_row(row: Any) -> Verdict:
     return Verdict(
         status=m["status"],
         category=m["category"],
+        reason=m["reason"],
         message=m["message"],
         exception=m["exception"],
         agent=m["failing_agent"],
@@ -181,4 +186,10 @@ def verdict_from_row(row: Any) -> Verdict:
             for e in (m["evidence"] or [])
         ],
         recovered_errors=list(m["recovered_errors"] or []),
+        warnings=warnings_from_row(m["warnings"]),
     )
+
+
+def warnings_from_row(value: Any) -> list[RunWarning]:
+    """A ``runs.warnings`` value -> RunWarning records (NULL, from before 0005, is none)."""
+    return [RunWarning.from_dict(w) for w in (value or []) if isinstance(w, dict)]

@@ -18,6 +18,8 @@ ENV_DB = "TURNSCOPE_DB"
 MIGRATIONS = Path(__file__).with_name("migrations")
 # execution option for a writer engine's connection that only reads (a deferred transaction)
 READ_ONLY = "turnscope_read_only"
+# the schema revision the read side (queries.py) selects from; a test keeps it at the head
+READER_REVISION = "0006"
 
 
 class StoreError(ValueError):
@@ -230,3 +232,13 @@ def check_schema(engine: Engine, label: str) -> None:
         raise StoreError(f"cannot read {label}: {reason}") from None
     if "runs" not in tables or "spans" not in tables:
         raise StoreError(f"{label} is not a turnscope database (no runs/spans tables)")
+    if "alembic_version" in tables:
+        # readers never migrate (read-only): an older schema lacks columns they select
+        with engine.connect() as conn:
+            current = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        if current is not None and str(current) < READER_REVISION:
+            raise StoreError(
+                f"{label} has an older turnscope schema ({current}, this turnscope reads "
+                f"{READER_REVISION}): open it once for writing (turnscope.instrument() or "
+                "TurnscopeProcessor on it) to upgrade it"
+            )

@@ -45,6 +45,7 @@ class Run(Base):
 
     status: Mapped[str] = mapped_column(String(32))
     category: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str | None] = mapped_column(String(64))
     message: Mapped[str | None] = mapped_column(Text)
     exception: Mapped[str | None] = mapped_column(String(255))
     failing_agent: Mapped[str | None] = mapped_column(String(512))
@@ -56,6 +57,9 @@ class Run(Base):
     evidence: Mapped[list[Any] | None] = mapped_column(JSON)
     recovered_errors: Mapped[list[Any] | None] = mapped_column(JSON)
     exception_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    warnings: Mapped[list[Any] | None] = mapped_column(JSON)
+    # len(warnings), kept as a column so lists and filters never read the JSON
+    warning_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     agent_path: Mapped[str | None] = mapped_column(Text)
     agents: Mapped[list[Any] | None] = mapped_column(JSON)
@@ -92,6 +96,20 @@ class Run(Base):
         Index("ix_runs_process_status", "process_id", "status"),
         Index("ix_runs_updated_at", "updated_at"),
         Index("ix_runs_duration", "duration_ms"),
+        # partial: only the few runs they select get an entry (see migration 0005)
+        Index(
+            "ix_runs_reason_started",
+            "reason",
+            "started_at",
+            sqlite_where=text("reason IS NOT NULL"),
+            postgresql_where=text("reason IS NOT NULL"),
+        ),
+        Index(
+            "ix_runs_warnings_started",
+            "started_at",
+            sqlite_where=text("warning_count > 0"),
+            postgresql_where=text("warning_count > 0"),
+        ),
     )
 
 

@@ -30,6 +30,7 @@ from sqlalchemy import (
     select,
     type_coerce,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Engine
 
 from turnscope.records import INCOMPLETE, RUNNING, SpanRecord
@@ -43,6 +44,7 @@ RUN_COLUMNS = (
     "workflow",
     "status",
     "category",
+    "reason",
     "message",
     "exception",
     "failing_agent",
@@ -58,6 +60,7 @@ RUN_COLUMNS = (
     "error_count",
     "fatal_error_count",
     "recovered_error_count",
+    "warning_count",
     "tool_calls",
     "model_calls",
     "input_tokens",
@@ -83,15 +86,19 @@ RUN_COLUMNS = (
 class RunFilter:
     """Filters for listing runs; every value is bound as a parameter.
 
-    ``status`` and ``category`` take one value or several (any of them). ``agent`` matches runs
-    in which an agent of that name ran (or failed); ``tool`` runs that called that tool.
-    ``failing_agent``, ``failing_tool`` and ``message`` select one failure group (see
-    ``Store.failure_groups``): an empty string there means "none". ``trace_ids`` restricts to
-    an explicit set (search results); ``as_of`` hides runs started after a snapshot time.
+    ``status``, ``category`` and ``reason`` take one value or several (any of them);
+    ``with_warnings`` keeps only runs with at least one warning. ``agent`` matches runs in
+    which an agent of that name ran (or failed); ``tool`` runs that called that tool.
+    ``failing_agent``, ``failing_tool``, ``failing_reason`` and ``message`` select one failure
+    group (see ``Store.failure_groups``): an empty string there means "none". ``trace_ids``
+    restricts to an explicit set (search results); ``as_of`` hides runs started after a
+    snapshot time.
     """
 
     status: str | Sequence[str] | None = None
     category: str | Sequence[str] | None = None
+    reason: str | Sequence[str] | None = None
+    with_warnings: bool = False
     workflow: str | None = None
     agent: str | None = None
     tool: str | None = None
@@ -101,6 +108,7 @@ class RunFilter:
     search: str | None = None
     failing_agent: str | None = None
     failing_tool: str | None = None
+    failing_reason: str | None = None
     message: str | None = None
     trace_ids: Sequence[str] | None = None
     as_of: datetime | None = None
@@ -186,6 +194,10 @@ class Store:
             (and_(Run.status == RUNNING, status == INCOMPLETE), "incomplete"), else_=Run.category
         )
 
+    def _effective_reason(self, status: Any) -> Any:
+        """A dead writer's ``running`` run (category ``incomplete``) has no reason."""
+        return case((and_(Run.status == RUNNING, status == INCOMPLETE), None), else_=Run.reason)
+
     def _base(self, now: datetime) -> tuple[Select[Any], Any]:
         status = self._effective_status(now).label("effective_status")
         columns = [getattr(Run, c) if c != "agents" else Run.agents for c in RUN_COLUMNS]
@@ -206,6 +218,13 @@ class Store:
         categories = _values(flt.category)
         if categories:
             query = query.where(self._effective_category(status).in_(categories))
+        reasons = _values(flt.reason)
+        if reasons:
+            query = query.where(Run.reason.in_(reasons))
+        if flt.with_warnings:
+            # the literal condition of the partial index ix_runs_warnings_started (SQLite uses
+            # a partial index only for a query term that matches its WHERE exactly)
+            query = query.where(WITH_WARNINGS)
         if flt.workflow:
             query = query.where(Run.workflow == flt.workflow)
         if flt.group_id:
@@ -227,6 +246,8 @@ class Store:
             query = query.where(_equal_or_none(Run.failing_agent, flt.failing_agent))
         if flt.failing_tool is not None:
             query = query.where(_equal_or_none(Run.failing_tool, flt.failing_tool))
+        if flt.failing_reason is not None:
+            query = query.where(_equal_or_none(Run.reason, flt.failing_reason))
         if flt.message is not None:
             query = query.where(self._message_key() == flt.message)
         if flt.trace_ids is not None:
@@ -427,7 +448,7 @@ class Store:
         now = datetime.now(timezone.utc)
         query, _status = self._base(now)
         query = query.add_columns(Run.evidence, Run.recovered_errors, Run.exception_detail)
-        query = query.add_columns(Run.metadata_json, Run.streamed, Run.updated_at)
+        query = query.add_columns(Run.metadata_json, Run.streamed, Run.updated_at, Run.warnings)
         with self.engine.connect() as conn:
             row = conn.execute(query.where(Run.trace_id == trace_id)).first()
         if row is None:
@@ -440,6 +461,7 @@ class Store:
         out["metadata"] = m["metadata"]
         out["streamed"] = m["streamed"]
         out["updated_at"] = _iso(m["updated_at"])
+        out["warnings"] = m["warnings"] or []
         return out
 
     def find_trace_ids(self, prefix: str, limit: int = 5) -> list[str]:
@@ -459,6 +481,7 @@ class Store:
             out["status"] = INCOMPLETE
         if out["status"] == INCOMPLETE and m["status"] == RUNNING:
             out["category"] = "incomplete"
+            out["reason"] = None
         for key in ("started_at", "ended_at"):
             value = from_db_time(out[key])
             out[key] = value.isoformat() if value else None
@@ -562,8 +585,8 @@ class Store:
     def failure_groups(
         self, flt: RunFilter | None = None, *, limit: int = 50, examples: int = 3
     ) -> dict[str, Any]:
-        """Failed and incomplete runs grouped by (category, failing agent, failing tool,
-        normalised message), biggest first, with share, first/last seen, a trend over time
+        """Failed and incomplete runs grouped by (category, reason, failing agent, failing
+        tool, normalised message), biggest first, with share, first/last seen, a trend over time
         buckets and the newest example runs. Everything is grouped in SQL."""
         flt = flt or RunFilter()
         if not _values(flt.status):
@@ -576,6 +599,7 @@ class Store:
             self._where(
                 self._from_runs(
                     self._effective_category(status).label("category"),
+                    self._effective_reason(status).label("reason"),
                     Run.failing_agent.label("agent"),
                     Run.failing_tool.label("tool"),
                     self._message_key().label("message"),
@@ -632,21 +656,23 @@ class Store:
         total = int(total)
         first_bucket = int(lo) if lo is not None else 0
         n_buckets = int(hi) - first_bucket + 1 if hi is not None else 0
+        n_keys = len(GROUP_KEYS)
         trends: dict[tuple[Any, ...], list[int]] = {}
         for row in trend_rows:
-            series = trends.setdefault(tuple(row[:4]), [0] * n_buckets)
-            index = int(row[4]) - first_bucket
+            series = trends.setdefault(tuple(row[:n_keys]), [0] * n_buckets)
+            index = int(row[n_keys]) - first_bucket
             if 0 <= index < n_buckets:
-                series[index] = int(row[5])
+                series[index] = int(row[n_keys + 1])
         samples: dict[tuple[Any, ...], list[str]] = {}
         for row in example_rows:
-            samples.setdefault(tuple(row[:4]), []).append(row[4])
+            samples.setdefault(tuple(row[:n_keys]), []).append(row[n_keys])
         out = []
         for row in groups:
-            group_key = tuple(row[:4])
+            group_key = tuple(row[:n_keys])
             out.append(
                 {
                     "category": row.category,
+                    "reason": row.reason,
                     "agent": row.agent,
                     "tool": row.tool,
                     "message": row.message,
@@ -740,7 +766,8 @@ class Store:
 ORDERS = ("newest", "failures", "slowest", "tokens", "oldest")
 STATUSES = ("running", "succeeded", "succeeded_with_errors", "failed", "incomplete")
 TEXT_KINDS = ("function", "generation", "response", "guardrail", "handoff", "custom")
-GROUP_KEYS = ("category", "agent", "tool", "message")
+GROUP_KEYS = ("category", "reason", "agent", "tool", "message")
+WITH_WARNINGS = sql_text("runs.warning_count > 0")
 MESSAGE_KEY_CHARS = 160
 # the same rules in Python (SQLite function) and PostgreSQL (regexp_replace): only syntax both
 # regex engines read the same way (no \b, no lookaround). Ids (8+ hex digits) first, then

@@ -1,6 +1,7 @@
-"""Failures page: failed and incomplete runs grouped by category, failing agent, failing tool
-and normalised message (ids and numbers masked), with counts, share, first and last seen, a
-trend and example runs. Choosing a group opens the runs list filtered to exactly that group."""
+"""Failures page: failed and incomplete runs grouped by category and reason, failing agent,
+failing tool and normalised message (ids and numbers masked), with counts, share, first and
+last seen, a trend and example runs. Choosing a group opens the runs list filtered to exactly
+that group."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from turnscope.records import CATEGORIES
 from turnscope.viewer import data
 from turnscope.viewer.app import RUNS_PAGE
 from turnscope.viewer.filters import RANGES, Filters, group_params
-from turnscope.viewer.format import clip, duration, local_time
+from turnscope.viewer.format import category_text, clip, duration, local_time
 
 TABLE_KEY = "failure_groups"
 # the widget keys (URL parameters) differ from the runs page's: a page switch may not set a
@@ -73,7 +74,7 @@ def _render(store: Any, url: str) -> None:
     cols[0].metric("Failed runs", f"{total:,}")
     cols[1].metric("Groups", f"{len(groups):,}" + ("+" if len(groups) >= GROUP_LIMIT else ""))
     top = groups[0] if groups else None
-    cols[2].metric("Biggest group", top["category"] if top else "—")
+    cols[2].metric("Biggest group", category_text(top["category"], top["reason"]) if top else "—")
     if not groups:
         st.success("No failed runs match.", icon=":material/check_circle:")
         return
@@ -90,6 +91,7 @@ def _table(groups: list[dict[str, Any]], bucket_seconds: int) -> None:
     frame = pd.DataFrame(
         {
             "Category": [g["category"] for g in groups],
+            "Reason": [g["reason"] or "" for g in groups],
             "Agent": [g["agent"] or "" for g in groups],
             "Tool": [g["tool"] or "" for g in groups],
             "Message": [clip(g["message"], 200) for g in groups],
@@ -114,6 +116,7 @@ def _table(groups: list[dict[str, Any]], bucket_seconds: int) -> None:
         width="stretch",
         column_config={
             "Category": cc.TextColumn(pinned=True),
+            "Reason": cc.TextColumn(help="the finer cause inside the category, when known"),
             "Message": cc.TextColumn(width="large", help="ids and numbers masked"),
             "Share": cc.ProgressColumn(
                 format="percent", min_value=0.0, max_value=1.0, help="of the failed runs shown"

@@ -5,10 +5,11 @@ tests check them directly. Every filter lives in the URL so a filtered view can 
 
 Query parameters of the runs page:
 
-``status``, ``category`` (repeatable), ``workflow``, ``agent``, ``tool``, ``q`` (text
-search), ``range`` (``15m`` ... ``30d``, or ``custom`` with ``since``/``until``), ``group_id``,
-``sort``, ``page``; and, set by the failures page, ``failing_agent``, ``failing_tool`` and
-``msg`` (one failure group; an empty value means "none").
+``status``, ``category``, ``reason`` (repeatable), ``warnings`` (``true``: only runs with
+warnings), ``workflow``, ``agent``, ``tool``, ``q`` (text search), ``range`` (``15m`` ...
+``30d``, or ``custom`` with ``since``/``until``), ``group_id``, ``sort``, ``page``; and, set by
+the failures page, ``failing_agent``, ``failing_tool``, ``failing_reason`` and ``msg`` (one
+failure group; an empty value means "none").
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from turnscope.records import CATEGORIES, STATUSES
+from turnscope.records import ALL_REASONS, CATEGORIES, STATUSES
 from turnscope.store.queries import ORDERS, RunFilter, parse_since
 
 RANGES: dict[str, tuple[str, int | None]] = {
@@ -40,11 +41,14 @@ SORTS: dict[str, str] = {
 }
 DEFAULT_SORT = "failures"
 FAILURE_STATUSES = ["failed", "incomplete"]
-GROUP_PARAMS = ("failing_agent", "failing_tool", "msg")
-LIST_PARAMS = ("status", "category")
+GROUP_PARAMS = ("failing_agent", "failing_tool", "failing_reason", "msg")
+LIST_PARAMS = ("status", "category", "reason")
+TRUE = "true"  # a checkbox bound to the URL writes true/false
 PARAMS = (
     "status",
     "category",
+    "reason",
+    "warnings",
     "workflow",
     "agent",
     "tool",
@@ -65,6 +69,8 @@ class Filters:
 
     status: list[str] = field(default_factory=list)
     category: list[str] = field(default_factory=list)
+    reason: list[str] = field(default_factory=list)
+    warnings: bool = False
     workflow: str | None = None
     agent: str | None = None
     tool: str | None = None
@@ -76,6 +82,7 @@ class Filters:
     sort: str = DEFAULT_SORT
     failing_agent: str | None = None
     failing_tool: str | None = None
+    failing_reason: str | None = None
     msg: str | None = None
 
     @classmethod
@@ -103,6 +110,8 @@ class Filters:
         return cls(
             status=many("status", STATUSES),
             category=many("category", CATEGORIES),
+            reason=many("reason", ALL_REASONS),
+            warnings=(one("warnings") or "").lower() == TRUE,
             workflow=one("workflow") or None,
             agent=one("agent") or None,
             tool=one("tool") or None,
@@ -114,6 +123,7 @@ class Filters:
             sort=sort if sort in SORTS else DEFAULT_SORT,
             failing_agent=one("failing_agent"),
             failing_tool=one("failing_tool"),
+            failing_reason=one("failing_reason"),
             msg=one("msg"),
         )
 
@@ -124,6 +134,10 @@ class Filters:
             out["status"] = list(self.status)
         if self.category:
             out["category"] = list(self.category)
+        if self.reason:
+            out["reason"] = list(self.reason)
+        if self.warnings:
+            out["warnings"] = TRUE
         for name in ("workflow", "agent", "tool", "group_id"):
             value = getattr(self, name)
             if value:
@@ -175,6 +189,8 @@ class Filters:
         return RunFilter(
             status=list(self.status) or None,
             category=list(self.category) or None,
+            reason=list(self.reason) or None,
+            with_warnings=self.warnings,
             workflow=self.workflow,
             agent=self.agent,
             tool=self.tool,
@@ -184,6 +200,7 @@ class Filters:
             search=None if trace_ids is not None else (self.q or None),
             failing_agent=self.failing_agent,
             failing_tool=self.failing_tool,
+            failing_reason=self.failing_reason,
             message=self.msg,
             trace_ids=trace_ids,
             as_of=as_of,
@@ -201,6 +218,7 @@ def group_params(group: Mapping[str, Any], base: Filters | None = None) -> dict[
         until=base.until if base else "",
         failing_agent=group.get("agent") or "",
         failing_tool=group.get("tool") or "",
+        failing_reason=group.get("reason") or "",
         msg=group.get("message") or "",
     )
     return filters.to_params()

@@ -26,6 +26,7 @@ STATUS_HEX = {  # table cells (pandas Styler)
     "succeeded_with_errors": "#C98500",
     "succeeded": "#2CA02C",
 }
+CHECK_HEX = "#C98500"  # the "check" badge of runs with warnings (amber, as recovered errors)
 STATUS_ICONS = {  # markdown: colour and Material icon
     "failed": ":red[:material/cancel:]",
     "incomplete": ":violet[:material/pending:]",
@@ -57,6 +58,31 @@ KIND_LABELS = {
 def badge(status: str | None) -> str:
     """Status with a coloured dot (table cells are plain text)."""
     return STATUS_BADGES.get(status or "", status or "—")
+
+
+def category_text(category: str | None, reason: str | None) -> str:
+    """``model_error (rate_limited)``: a category with its reason, the category alone, or
+    empty."""
+    if not category:
+        return ""
+    return f"{category} ({reason})" if reason else category
+
+
+def check_text(warning_count: int | None) -> str:
+    """The "check" badge of a run with warnings (``check``, ``check ×3``), else empty."""
+    if not warning_count:
+        return ""
+    return "check" if warning_count == 1 else f"check ×{warning_count}"
+
+
+def warning_where(agent: str | None, turn: int | None, span_id: str | None = None) -> str:
+    """``agent Helper · turn 2`` (and the span, when given) for what a warning names."""
+    parts = [f"agent {agent}"] if agent else []
+    if turn is not None:
+        parts.append(f"turn {turn}")
+    if span_id:
+        parts.append(f"span `{span_id}`")
+    return " · ".join(parts)
 
 
 def duration(ms: float | None) -> str:
@@ -225,14 +251,15 @@ def incident_report(
     run: dict[str, Any], analysis: Analysis, *, link: str | None = None, jaeger: str | None = None
 ) -> str:
     """A self-contained Markdown incident report of one run: verdict, evidence, the failing
-    turn, recovered errors and the turn list."""
+    turn, recovered errors, warnings and the turn list."""
     verdict = analysis.verdict
     title = run.get("workflow") or run["trace_id"]
     lines = [
         f"# Incident report: {title}",
         "",
         f"- **Trace id:** `{run['trace_id']}`",
-        f"- **Status:** {verdict.status}" + (f" · {verdict.category}" if verdict.category else ""),
+        f"- **Status:** {verdict.status}"
+        + (f" · {category_text(verdict.category, verdict.reason)}" if verdict.category else ""),
         f"- **Started:** {run.get('started_at') or '—'} · **Duration:** "
         f"{duration(run.get('duration_ms'))}",
         f"- **Agents:** {run.get('agent_path') or '—'} · **Turns:** {run.get('turns')} · "
@@ -247,6 +274,7 @@ def incident_report(
     lines += ["", "## Verdict", "", verdict.explanation or "(no explanation)", ""]
     facts = [
         ("Category", verdict.category),
+        ("Reason", verdict.reason),
         ("Exception", verdict.exception),
         ("Message", verdict.message),
         ("Failing agent", verdict.agent),
@@ -267,6 +295,12 @@ def incident_report(
             lines.append(
                 f"- {group.get('category')}{tool} ×{group.get('count')}: {group.get('message')}"
             )
+    if verdict.warnings:
+        lines += ["", "## Warnings", ""]
+        for warning in verdict.warnings:
+            where = warning_where(warning.agent, warning.turn, warning.span_id)
+            where = f" ({where})" if where else ""
+            lines.append(f"- **{warning.kind}**{where}: {warning.message}")
     if analysis.loops:
         lines += ["", "## Repeated identical tool calls", ""]
         for loop in analysis.loops:

@@ -20,6 +20,7 @@ from turnscope.viewer.app import RUN_PAGE, RUNS_PAGE
 from turnscope.viewer.format import (
     STATUS_COLORS,
     STATUS_ICONS,
+    category_text,
     clip,
     duration,
     first_error_span,
@@ -35,6 +36,7 @@ from turnscope.viewer.format import (
     span_label,
     tokens,
     turn_text,
+    warning_where,
 )
 from turnscope.viewer.plotly_view import plotly_view, preload_plotly
 from turnscope.viewer.timeline import MAX_ROWS, failure_states, figure, rows, window
@@ -133,8 +135,19 @@ def _header(run: dict[str, Any], analysis: Analysis) -> None:
     badges = st.container(horizontal=True)
     with badges:
         st.badge(status.replace("_", " "), color=STATUS_COLORS.get(status, "gray"))
-        if analysis.verdict.category:
-            st.badge(analysis.verdict.category, color="red" if status == "failed" else "violet")
+        verdict = analysis.verdict
+        if verdict.category:
+            st.badge(
+                category_text(verdict.category, verdict.reason),
+                color="red" if status == "failed" else "violet",
+            )
+        count = len(verdict.warnings)
+        if count:  # something to look at, whatever the status says
+            st.badge(
+                f"check: {count} warning{'s' if count != 1 else ''}",
+                icon=":material/flag:",
+                color="orange",
+            )
         if status == "running":
             st.badge("running: live", icon=":material/sync:", color="blue")
         if status == "incomplete":
@@ -217,6 +230,7 @@ def _verdict_card(run: dict[str, Any], analysis: Analysis) -> None:
         st.markdown(f"#### {icon} {verdict.explanation or 'No verdict yet.'}")
         facts = [
             ("Category", verdict.category),
+            ("Reason", verdict.reason),
             ("Exception", verdict.exception),
             ("Message", clip(verdict.message, 160) if verdict.message else None),
             ("Agent", verdict.agent if failed or verdict.status == "running" else None),
@@ -242,6 +256,8 @@ def _verdict_card(run: dict[str, Any], analysis: Analysis) -> None:
                     )
                 else:
                     st.markdown(f"- {label}")
+        if verdict.warnings:
+            _warnings(analysis)
         if verdict.recovered_errors:
             st.markdown("**Recovered errors** (the run went on)")
             for group in verdict.recovered_errors:
@@ -251,6 +267,26 @@ def _verdict_card(run: dict[str, Any], analysis: Analysis) -> None:
                     f"{clip(group.get('message'), 160)}",
                     icon=":material/warning:",
                 )
+
+
+def _warnings(analysis: Analysis) -> None:
+    """The verdict's warnings: kind, message, where; a warning naming a span focuses it."""
+    st.markdown("**Warnings** (worth a look)")
+    for i, warning in enumerate(analysis.verdict.warnings):
+        where = warning_where(warning.agent, warning.turn)
+        label = f"{warning.kind}: {clip(warning.message, 150)}" + (f" ({where})" if where else "")
+        if warning.span_id and warning.span_id in analysis.structure.by_id:
+            st.button(
+                label,
+                key=f"warning_{i}",
+                type="tertiary",
+                icon=":material/flag:",
+                on_click=_focus,
+                args=(warning.span_id,),
+                help=f"Focus span {warning.span_id}",
+            )
+        else:
+            st.markdown(f"- :orange[:material/flag:] {label}")
 
 
 def _run_link(trace_id: str) -> str:

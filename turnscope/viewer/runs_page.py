@@ -16,7 +16,7 @@ from urllib.parse import quote
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
-from turnscope.records import CATEGORIES, STATUSES
+from turnscope.records import ALL_REASONS, CATEGORIES, STATUSES
 from turnscope.viewer import data
 from turnscope.viewer.app import RUN_PAGE
 from turnscope.viewer.bars_view import bars_view
@@ -28,9 +28,12 @@ from turnscope.viewer.filters import (
     Filters,
 )
 from turnscope.viewer.format import (
+    CHECK_HEX,
     STATUS_BADGES,
     STATUS_HEX,
     badge,
+    category_text,
+    check_text,
     clip,
     duration,
     local_time,
@@ -46,8 +49,8 @@ CHART_KEY = "runs_chart"
 CHART_POINTS_KEY = "_runs_chart_bucket"
 SEEN_KEY = "_runs_seen"  # this session has shown the runs page
 RETURN_KEY = "_runs_return"  # the runs page's URL, for the run page's way back
-FILTER_KEYS = ("q", "status", "category", "workflow", "agent", "tool", "range", "since", "until")
-FILTER_KEYS += ("group_id", "sort")
+FILTER_KEYS = ("q", "status", "category", "reason", "warnings", "workflow", "agent", "tool")
+FILTER_KEYS += ("range", "since", "until", "group_id", "sort")
 LIVE_SECONDS = 5
 SERIES_COLORS = {
     "succeeded": "#8FBC8F",
@@ -183,6 +186,21 @@ def _filter_widgets(url: str) -> Filters:
         st.multiselect(
             "Failure category", CATEGORIES, key="category", bind="query-params", on_change=_changed
         )
+        st.multiselect(
+            "Reason",
+            ALL_REASONS,
+            key="reason",
+            bind="query-params",
+            on_change=_changed,
+            help="the finer cause inside a category, e.g. model_error's rate_limited",
+        )
+        st.checkbox(
+            "Only runs with warnings",
+            key="warnings",
+            bind="query-params",
+            on_change=_changed,
+            help="runs marked “check”: something to look at even where the status looks fine",
+        )
         for name, label in (("workflow", "Workflow"), ("agent", "Agent"), ("tool", "Tool")):
             st.selectbox(
                 label,
@@ -229,6 +247,8 @@ def _filter_widgets(url: str) -> Filters:
     return Filters(
         status=list(state.get("status") or []),
         category=list(state.get("category") or []),
+        reason=list(state.get("reason") or []),
+        warnings=bool(state.get("warnings")),
         workflow=state.get("workflow") or None,
         agent=state.get("agent") or None,
         tool=state.get("tool") or None,
@@ -247,7 +267,8 @@ def _failures_only() -> None:
 
 
 def _clear_filters() -> None:
-    defaults: dict[str, Any] = {"status": [], "category": [], "range": "all", "sort": "failures"}
+    defaults: dict[str, Any] = {"status": [], "category": [], "reason": [], "warnings": False}
+    defaults.update({"range": "all", "sort": "failures"})
     for name in FILTER_KEYS:
         st.session_state[name] = defaults.get(name, None if name in _SELECTS else "")
     for name in GROUP_PARAMS:
@@ -262,13 +283,15 @@ def _group_filter(filters: Filters) -> Filters:
     """A failure group chosen on the failures page (plain query parameters, shown as a chip
     the user can clear)."""
     group = Filters.from_params(st.query_params.to_dict())
-    filters.failing_agent, filters.failing_tool, filters.msg = (
+    filters.failing_agent, filters.failing_tool, filters.failing_reason, filters.msg = (
         group.failing_agent,
         group.failing_tool,
+        group.failing_reason,
         group.msg,
     )
     if filters.group:
         parts = [
+            f"reason **{filters.failing_reason or '(none)'}**",
             f"agent **{filters.failing_agent or '(none)'}**",
             f"tool **{filters.failing_tool or '(none)'}**",
             f"message “{clip(filters.msg, 120) or '(none)'}”",
@@ -450,7 +473,8 @@ def _table(rows: list[dict[str, Any]], total: int, page: int) -> None:
     frame = pd.DataFrame(
         {
             "Status": [badge(r["status"]) for r in rows],
-            "Category": [r["category"] or "" for r in rows],
+            "Check": [check_text(r["warning_count"]) for r in rows],
+            "Category": [category_text(r["category"], r["reason"]) for r in rows],
             "Failing agent": [r["failing_agent"] if r["status"] in failed else "" for r in rows],
             "Turn": [
                 turn_text(r["failing_turn"], r["max_turns"]) if r["status"] in failed else ""
@@ -475,7 +499,7 @@ def _table(rows: list[dict[str, Any]], total: int, page: int) -> None:
     styled = frame.style.map(
         lambda v: f"color: {colors[v]}; font-weight: 600" if v in colors else "",
         subset=["Status"],
-    )
+    ).map(lambda v: f"color: {CHECK_HEX}; font-weight: 600" if v else "", subset=["Check"])
     cc = st.column_config
     st.dataframe(
         styled,
@@ -487,6 +511,10 @@ def _table(rows: list[dict[str, Any]], total: int, page: int) -> None:
         height=min(38 + 35 * len(rows), 38 + 35 * 20),
         column_config={
             "Status": cc.TextColumn(pinned=True, width="small"),
+            "Check": cc.TextColumn(
+                width="small", help="warnings: something to look at (open the run for them)"
+            ),
+            "Category": cc.TextColumn(help="failure category (and its reason, when known)"),
             "First error": cc.TextColumn(width="large"),
             "Turn": cc.TextColumn(help="failing turn, of max_turns when the run hit it"),
             "Fatal": cc.NumberColumn(help="errors that ended the run"),

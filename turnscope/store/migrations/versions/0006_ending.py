@@ -4,8 +4,8 @@ A streamed run raises from ``stream_events()`` after its trace ended, and a soft
 ``cancel(mode="after_turn")`` or a ``RunConfig`` error handler leaves spans that look like a
 success or a failure: only the result object knows whether the run produced a final output.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-02
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
