@@ -153,6 +153,7 @@ def test_the_root_carries_the_verdict(exported: Exported) -> None:
         if case.status == "failed":
             assert root.status == "ERROR", case.title
             assert a["error.type"] == case.category == a["turnscope.failure.category"], case.title
+            assert a.get("turnscope.failure.reason") == run["reason"], case.title
             assert a.get("turnscope.failure.exception") == run["exception"]
             assert a.get("turnscope.failure.agent") == run["failing_agent"]
             assert a.get("turnscope.failure.turn") == run["failing_turn"]
@@ -165,6 +166,9 @@ def test_the_root_carries_the_verdict(exported: Exported) -> None:
         else:
             assert root.status == "UNSET", case.title
             assert "error.type" not in a and "turnscope.failure.category" not in a
+        assert a.get("turnscope.warnings", []) == [
+            w["kind"] for w in store.get_run(trace_id)["warnings"]
+        ], case.title
 
 
 def test_failing_spans_are_errors_with_a_category(exported: Exported) -> None:
