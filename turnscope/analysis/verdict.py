@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from turnscope.analysis import causes, explain
+from turnscope.analysis import causes, explain, explain_causes
 from turnscope.analysis.errors import (
     AGENT_RUN,
     MAX_TURNS,
@@ -375,22 +375,22 @@ def _from_exception_origin(
     processor, a run hook, the session store, an MCP server, a guardrail function, or the
     run's set-up before its first model call."""
     if causes.in_tracing(exc):
-        return explain.tracing_error(st, failures, exc)
+        return explain_causes.tracing_error(st, failures, exc)
     hook = causes.hook(exc)
     if hook is not None:
-        return explain.hook_error(st, failures, exc, hook, _origin_any(st, exc))
+        return explain_causes.hook_error(st, failures, exc, hook, _origin_any(st, exc))
     method = causes.session_method(exc)
     if method is not None:
-        return explain.session_error(st, failures, exc, method)
+        return explain_causes.session_error(st, failures, exc, method)
     stage = causes.mcp_stage(exc)
     if stage is not None:
-        return explain.mcp_error(st, failures, exc, stage, _origin_any(st, exc))
+        return explain_causes.mcp_error(st, failures, exc, stage, _origin_any(st, exc))
     if causes.in_guardrail(exc):
-        return explain.guardrail_error(st, failures, exc, _origin_any(st, exc))
+        return explain_causes.guardrail_error(st, failures, exc, _origin_any(st, exc))
     if not any(s.kind in MODEL_KINDS for s in _last_run_spans(st)) and (
         exc.is_a("UserError") or causes.raised_by_sdk(exc)
     ):
-        return explain.config_error(st, failures, exc)
+        return explain_causes.config_error(st, failures, exc)
     return None
 
 

@@ -5,6 +5,9 @@
 strings, exact to the microsecond) and an explicit parent; each span kind is one method
 (``SpanMapper._KIND``). The live sink and the backfill both use it.
 
+Over 650 lines on purpose: one class whose bulk is the table's per-kind methods; each kind's
+mapping sits in one place, and splitting the table across files would scatter exactly that.
+
 Decisions (docs/design/otel-mapping.md §6):
 
 * **One span per SDK span, sent when it ends** (``Batch.ended_spans``: each exactly once).
