@@ -124,6 +124,25 @@ def test_nothing_to_go_on_is_unknown_only_when_there_is_really_nothing() -> None
     assert verdict.span_id == "f"
 
 
+def test_a_run_whose_spans_ended_cancelled_is_cancelled_though_its_trace_never_closed() -> None:
+    """A streamed run cancelled during its cleanup: the SDK never closes the trace, but the
+    run's own spans ended with the cancellation in flight; never "incomplete"."""
+    cancel = ExceptionInfo("CancelledError", "asyncio.exceptions", "")
+    info = TraceInfo(trace_id="trace_x", started_at=T0, pid=4242, host="worker-3")
+    spans = [
+        span("agent", "a", None, 0, 3, name="Streamer", exception=cancel),
+        span("generation", "g", "a", 1, 2),
+    ]
+    for alive in (True, False):
+        verdict = analyze(info, spans, process_alive=alive).verdict
+        assert (verdict.status, verdict.category, verdict.exception) == (
+            "failed",
+            "cancelled",
+            "CancelledError",
+        )
+        assert verdict.agent == "Streamer"
+
+
 def test_a_dead_process_makes_an_unended_run_incomplete() -> None:
     info = TraceInfo(trace_id="trace_x", started_at=T0, pid=4242, host="worker-3")
     spans = [span("agent", "a", None, 0, None, name="A"), span("function", "f", "a", 1, None)]

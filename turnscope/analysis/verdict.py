@@ -76,7 +76,7 @@ def analyze(info: TraceInfo, spans: list[SpanRecord], *, process_alive: bool = T
     st = build(spans)
     failures = _failures(st)
     run_exc = _run_exception(info, st)
-    ended = info.ended_at is not None and not _open_roots(st)
+    ended = (info.ended_at is not None and not _open_roots(st)) or _cancelled_in_cleanup(info, st)
     ending = info.ending or {}
     soft_cancel = ending.get("cancel_mode") not in (None, "none") and not ending.get("final_output")
     loops = None
@@ -232,6 +232,21 @@ def _open_roots(st: Structure) -> bool:
             if st.by_id[agent_id].ended_at is None:
                 return True
     return False
+
+
+def _cancelled_in_cleanup(info: TraceInfo, st: Structure) -> bool:
+    """The run's own spans ended with a cancellation in flight, but the SDK never closed its
+    trace (a streamed run cancelled during its cleanup): the run ended, cancelled, whether or
+    not the process lives on."""
+    if info.ended_at is not None or _open_roots(st):
+        return False
+    scopes = top_scopes(st)
+    if not scopes:
+        return False
+    last = scopes[-1]
+    root_id = last.root_id or (last.agent_ids[-1] if last.agent_ids else None)
+    root = st.by_id.get(root_id) if root_id else None
+    return root is not None and root.ended_at is not None and is_cancellation(root.exception)
 
 
 def _run_exception(info: TraceInfo, st: Structure) -> ExceptionInfo | None:
