@@ -19,8 +19,8 @@ from typing import Any
 
 from turnscope.analysis.verdict import analyze
 from turnscope.exporter.normalize import Normalizer, next_seq
-from turnscope.exporter.sinks import Batch, Sink
 from turnscope.records import SpanRecord, TraceInfo
+from turnscope.sinks import Batch, Sink, StagedSink
 
 log = logging.getLogger("turnscope")
 
@@ -48,6 +48,7 @@ class SinkState:
     """Retry bookkeeping for one sink."""
 
     sink: Sink
+    staged: StagedSink | None = None  # the sink again, if it may commit on the committer
     opened: bool = False
     next_try: float = 0.0
     backoff: float = 0.5
@@ -161,7 +162,7 @@ class Pipeline:
         self.analyze_always_below = analyze_always_below
         self.max_gathered_spans = max_gathered_spans  # rows waiting while a commit runs
         self.analysis_interval_floor = flush_interval  # large running traces: see _analysis_due
-        self.sinks = [SinkState(s) for s in sinks]
+        self.sinks = [SinkState(s, s if isinstance(s, StagedSink) else None) for s in sinks]
         self.traces: dict[str, TraceState] = {}
         self.start_exc: dict[str, int] = {}
         self._early_seq: dict[int, int] = {}  # id(span) -> seq of a start folded into its end
@@ -281,15 +282,12 @@ class Pipeline:
         backend must not hold up the database writes."""
         ok = True
         for state in self.sinks:
-            flush = getattr(state.sink, "force_flush", None)
-            if state.opened and flush is not None:
+            if state.opened:
                 try:
-                    ok = bool(flush(timeout)) and ok
+                    ok = bool(state.sink.force_flush(timeout)) and ok
                 except Exception:
                     ok = False
-                    log.debug(
-                        "turnscope: flushing %s failed", _sink_label(state.sink), exc_info=True
-                    )
+                    log.debug("turnscope: flushing %s failed", state.sink.label, exc_info=True)
         return ok
 
     def _drain(self) -> tuple[list[tuple[Any, ...]], list[threading.Event]]:
@@ -393,13 +391,16 @@ class Pipeline:
                 unknown.add(trace_id)
         if not unknown:
             return {}
-        for state in self.sinks:
-            loader = getattr(state.sink, "load_many", None)
-            if state.opened and loader is not None:
+        trace_ids = sorted(unknown)
+        for state in self.sinks:  # the first sink that has them (the database) answers
+            if state.opened:
                 try:
-                    return loader(sorted(unknown))
+                    found = state.sink.load_many(trace_ids)
                 except Exception as exc:
                     self._sink_failed(state, exc)
+                    continue
+                if found:
+                    return found
         return {}
 
     def _state(
@@ -580,19 +581,19 @@ class Pipeline:
             if now < state.next_try and state.failures:
                 self._keep_pending(state, merged)
                 continue
-            sink: Any = state.sink
+            staged = state.staged
             try:
-                if getattr(sink, "overlap_writes", False):
-                    self._write_behind(state, sink, merged)
+                if staged is not None and staged.overlap_writes:
+                    self._write_behind(state, staged, merged)
                     continue
-                sink.write(merged)
+                state.sink.write(merged)
             except Exception as exc:
                 self._sink_failed(state, exc)
                 self._keep_pending(state, merged)
                 continue
             self._wrote(state, merged)
 
-    def _write_behind(self, state: SinkState, sink: Any, batch: Batch) -> None:
+    def _write_behind(self, state: SinkState, sink: StagedSink, batch: Batch) -> None:
         """Build the rows here (a snapshot) and commit them on the committer thread while the
         worker goes on. Batches that come while a commit runs gather into the next one: the
         committer pays a GIL hand-back per statement, so when it falls behind, fewer and
@@ -616,7 +617,8 @@ class Pipeline:
         if state.ready is not None and state.inflight is None:
             prepared, batch = state.ready
             state.ready = None
-            state.inflight = (self._committer.submit(state.sink.commit, prepared), batch)
+            assert state.staged is not None  # only staged sinks gather rows
+            state.inflight = (self._committer.submit(state.staged.commit, prepared), batch)
 
     def _reap(self, state: SinkState) -> None:
         """Wait for the sink's running commit; count it, or keep its batch (and the ones
@@ -650,7 +652,7 @@ class Pipeline:
         if state.failures:
             log.warning(
                 "turnscope: writing to %s works again after %d failed attempts",
-                _sink_label(state.sink),
+                state.sink.label,
                 state.failures,
             )
         state.failures = 0
@@ -708,12 +710,12 @@ class Pipeline:
             log.warning(
                 "turnscope: cannot write to %s (%s); keeping up to %d spans and retrying — "
                 "agent runs are not affected",
-                _sink_label(state.sink),
+                state.sink.label,
                 state.error,
                 self.max_pending_spans,
             )
         else:
-            log.debug("turnscope: %s still failing: %s", _sink_label(state.sink), state.error)
+            log.debug("turnscope: %s still failing: %s", state.sink.label, state.error)
 
     # -- memory ------------------------------------------------------------------------------
 
@@ -769,7 +771,7 @@ class Pipeline:
                         left = max(self._stop_deadline - time.monotonic(), 0.0)
                     state.sink.close(left)
                 except Exception as exc:
-                    log.warning("turnscope: closing %s failed: %s", _sink_label(state.sink), exc)
+                    log.warning("turnscope: closing %s failed: %s", state.sink.label, exc)
         self.traces.clear()  # written and closed: a stopped pipeline holds no runs
 
     # -- introspection -----------------------------------------------------------------------
@@ -783,15 +785,13 @@ class Pipeline:
             "error": s.error,
             "open": s.opened,
         }
-        extra = getattr(s.sink, "stats", None)  # a sink's own counters (OTLP: export results)
-        if extra is not None:
-            try:
-                more = dict(extra())
-            except Exception:
-                more = {}
-            out["failed"] += int(more.pop("failed", 0) or 0)
-            for key, value in more.items():
-                out.setdefault(key, value)
+        try:
+            more = dict(s.sink.stats())  # a sink's own counters (OTLP: export results)
+        except Exception:
+            more = {}
+        out["failed"] += int(more.pop("failed", 0) or 0)
+        for key, value in more.items():
+            out.setdefault(key, value)
         return out
 
     def stats(self) -> dict[str, Any]:
@@ -848,7 +848,3 @@ def _one_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     first = text[0] if text else ""
     return f"{type(exc).__name__}: {first}"[:300]
-
-
-def _sink_label(sink: Sink) -> str:
-    return getattr(sink, "label", None) or sink.name

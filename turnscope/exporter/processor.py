@@ -25,7 +25,7 @@ from turnscope.config import Settings
 from turnscope.exporter.normalize import Normalizer
 from turnscope.exporter.pipeline import SPAN_END, SPAN_START, TRACE_END, TRACE_START, Pipeline
 from turnscope.exporter.redact import combine
-from turnscope.exporter.sinks import Sink
+from turnscope.sinks import Sink
 
 log = logging.getLogger("turnscope")
 _time = time.time

@@ -43,7 +43,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from turnscope.config import OtlpSettings
 from turnscope.exporter.normalize import CONTENT_KEYS, count_of
 from turnscope.exporter.safe import MARKER
-from turnscope.exporter.sinks import Batch
 from turnscope.ids import otel_root_span_id, otel_span_id, otel_trace_id
 from turnscope.otlp.attributes import (
     SMALL_TEXT,
@@ -70,6 +69,7 @@ from turnscope.records import (
     RunRecord,
     SpanRecord,
 )
+from turnscope.sinks import Batch
 
 if TYPE_CHECKING:  # OpenTelemetry is imported when the first span is made, not with turnscope
     from collections.abc import Callable
