@@ -84,6 +84,31 @@ def _stream_ending() -> dict[str, Any] | None:
     return None
 
 
+def _sinks_for(settings: Settings, identity: dict[str, Any]) -> list[Sink]:
+    """The sinks the settings ask for (database and/or OTLP)."""
+    sinks: list[Sink] = []
+    if settings.db_url:
+        from turnscope.store.writer import DbSink, ProcessInfo
+
+        sinks.append(
+            DbSink(
+                settings.db_url,
+                ProcessInfo(
+                    id=identity["process_id"],
+                    pid=identity["pid"],
+                    host=identity["host"],
+                    sdk_version=identity.get("sdk_version"),
+                    turnscope_version=__version__,
+                ),
+            )
+        )
+    if settings.otlp is not None:
+        from turnscope.otlp.sink import OtlpSink
+
+        sinks.append(OtlpSink(settings.otlp))
+    return sinks
+
+
 class TurnscopeProcessor(TracingProcessor):
     """Records Agents SDK traces into a local database (and, optionally, OTLP).
 
@@ -121,7 +146,7 @@ class TurnscopeProcessor(TracingProcessor):
             "host": socket.gethostname(),
             "sdk_version": sdk_version(),
         }
-        all_sinks = self.settings.build_sinks(self.identity) + list(sinks or [])
+        all_sinks = _sinks_for(self.settings, self.identity) + list(sinks or [])
         self._pipeline = Pipeline(
             all_sinks,
             Normalizer(
