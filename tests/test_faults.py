@@ -71,14 +71,14 @@ def test_disk_full_then_space_again(
         full = [r for r in caplog.records if "cannot write" in r.getMessage()]
         assert len(full) == 1, "logged once, not per batch"
         pages["max"] = 1_000_000  # space freed
-        processor._pipeline.sinks[0].next_try = 0.0
+        processor._pipeline.deliveries[0].retry_now()
         assert processor.flush(30)
         # a later cycle retries what was kept
         for _ in range(50):
             processor.flush(10)
             if not processor.stats()["sinks"]["db"]["pending"]:
                 break
-            processor._pipeline.sinks[0].next_try = 0.0
+            processor._pipeline.deliveries[0].retry_now()
         assert processor.stats()["sinks"]["db"]["pending"] == 0
         assert any("works again" in r.getMessage() for r in caplog.records)
     store = Store(str(db_path))
@@ -102,7 +102,7 @@ def test_postgres_restart_during_writes(pg: Any, pg_url: str, make_recorder: Any
         assert processor.stats()["sinks"]["db"]["error"]
         pg.start()
         for _ in range(100):
-            processor._pipeline.sinks[0].next_try = 0.0
+            processor._pipeline.deliveries[0].retry_now()
             processor.flush(10)
             if not processor.stats()["sinks"]["db"]["pending"]:
                 break

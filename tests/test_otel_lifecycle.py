@@ -234,7 +234,7 @@ def test_no_opentelemetry_context_is_touched(
     inside = spans_of(receiver, tid(6))
     check_traces(inside)
     assert root_of(inside).trace_id == otel_trace_id_hex(tid(6))
-    sink = exporter._pipeline.sinks[-1].sink
+    sink = exporter._pipeline.deliveries[-1].sink
     assert otel_trace.get_tracer_provider() is not sink._provider  # never the global one
 
 

@@ -328,29 +328,3 @@ class Settings:
         if settings.max_queue_size < 1:
             raise ConfigError("max_queue_size must be at least 1")
         return settings
-
-    def build_sinks(self, identity: dict[str, Any]) -> list[Any]:
-        """The sinks these settings ask for (database and/or OTLP)."""
-        from turnscope import __version__
-
-        sinks: list[Any] = []
-        if self.db_url:
-            from turnscope.store.writer import DbSink, ProcessInfo
-
-            sinks.append(
-                DbSink(
-                    self.db_url,
-                    ProcessInfo(
-                        id=identity["process_id"],
-                        pid=identity["pid"],
-                        host=identity["host"],
-                        sdk_version=identity.get("sdk_version"),
-                        turnscope_version=__version__,
-                    ),
-                )
-            )
-        if self.otlp is not None:
-            from turnscope.otlp.sink import OtlpSink
-
-            sinks.append(OtlpSink(self.otlp))
-        return sinks

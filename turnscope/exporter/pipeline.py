@@ -1,10 +1,10 @@
 """The worker: one thread that drains the processor's buffer, normalises, analyses and writes.
 
 Everything slow or fallible happens here, never on the agent's thread: normalising live SDK
-objects, the verdict, database writes (one transaction per batch) and OTLP export. Sink
-failures are retried with backoff, logged once (not as a flood) and counted in ``stats()``.
-On SQLite the worker builds each batch's rows and a second thread (``Committer``) commits
-them while the worker goes on with the next batch.
+objects, the verdict, database writes (one transaction per batch) and OTLP export. This
+module assembles traces from the buffered events (per-trace state, analysis pacing,
+eviction, shutdown); ``delivery.py`` gets each batch into each sink (retries with backoff,
+what is pending, the committer thread).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from turnscope.analysis.verdict import analyze
+from turnscope.exporter.delivery import Committer, Delivery
 from turnscope.exporter.normalize import Normalizer, next_seq
-from turnscope.exporter.sinks import Batch, Sink
 from turnscope.records import SpanRecord, TraceInfo
+from turnscope.sinks import Batch, Sink
 
 log = logging.getLogger("turnscope")
 
@@ -43,92 +44,8 @@ class TraceState:
     analysis_interval: float = 0.0
 
 
-@dataclass(slots=True)
-class SinkState:
-    """Retry bookkeeping for one sink."""
-
-    sink: Sink
-    opened: bool = False
-    next_try: float = 0.0
-    backoff: float = 0.5
-    failures: int = 0
-    last_warning: float = -1e9
-    error: str | None = None
-    written: int = 0
-    failed: int = 0
-    pending_spans: dict[tuple[str, str], SpanRecord] = field(default_factory=dict)
-    pending_ended: dict[tuple[str, str], SpanRecord] = field(default_factory=dict)
-    pending_runs: dict[str, Any] = field(default_factory=dict)
-    pending_ended_traces: list[str] = field(default_factory=list)
-    ready: tuple[Any, Batch] | None = None  # rows gathered for the next commit
-    inflight: tuple[Commit, Batch] | None = None  # a commit running on the committer thread
-
-
-class Commit:
-    """One write handed to the committer thread; ``wait`` returns its exception, if any."""
-
-    __slots__ = ("arg", "done", "error", "fn")
-
-    def __init__(self, fn: Any, arg: Any) -> None:
-        self.fn, self.arg = fn, arg
-        self.done = threading.Event()
-        self.error: BaseException | None = None
-
-    def wait(self) -> BaseException | None:
-        """Block until the write ended; its exception, or None."""
-        self.done.wait()
-        return self.error
-
-
-class Committer:
-    """A daemon thread that runs database commits while the worker prepares the next batch.
-
-    On SQLite a commit spends most of its time inside SQLite with the GIL released (one
-    multi-row statement per up to 1,024 rows), so on a second core it costs the worker's
-    Python little. One commit per sink runs at a time; batches that come meanwhile gather
-    for the next one, and the worker waits for all of it before a flush's answer, a
-    heartbeat, an eviction and shutdown."""
-
-    def __init__(self) -> None:
-        self._jobs: deque[Commit | None] = deque()
-        self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def submit(self, fn: Any, arg: Any) -> Commit:
-        """Run ``fn(arg)`` on the committer thread."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._run, name="turnscope-committer", daemon=True
-            )
-            self._thread.start()
-        job = Commit(fn, arg)
-        self._jobs.append(job)
-        self._ready.set()
-        return job
-
-    def close(self) -> None:
-        """Let the thread end once its queue is done."""
-        if self._thread is not None:
-            self._jobs.append(None)
-            self._ready.set()
-
-    def _run(self) -> None:
-        while True:
-            self._ready.wait()
-            self._ready.clear()
-            while self._jobs:
-                job = self._jobs.popleft()
-                if job is None:
-                    return
-                try:
-                    job.fn(job.arg)
-                except BaseException as exc:  # handed to the worker, which retries and logs
-                    job.error = exc
-                job.done.set()
-
-
 class Pipeline:
-    """Owns the buffer, the worker thread, per-trace state and the sinks."""
+    """Owns the buffer, the worker thread, per-trace state and a ``Delivery`` per sink."""
 
     def __init__(
         self,
@@ -156,12 +73,19 @@ class Pipeline:
         self.max_batch_size = max_batch_size
         self.heartbeat_interval = heartbeat_interval
         self.max_cached_spans = max_cached_spans
-        self.max_pending_spans = max_pending_spans
         self.linger = linger
         self.analyze_always_below = analyze_always_below
-        self.max_gathered_spans = max_gathered_spans  # rows waiting while a commit runs
         self.analysis_interval_floor = flush_interval  # large running traces: see _analysis_due
-        self.sinks = [SinkState(s) for s in sinks]
+        self._committer = Committer()  # one thread for every staged sink's commits
+        self.deliveries = [
+            Delivery(
+                s,
+                self._committer,
+                max_pending_spans=max_pending_spans,
+                max_gathered_spans=max_gathered_spans,  # rows waiting while a commit runs
+            )
+            for s in sinks
+        ]
         self.traces: dict[str, TraceState] = {}
         self.start_exc: dict[str, int] = {}
         self._early_seq: dict[int, int] = {}  # id(span) -> seq of a start folded into its end
@@ -177,7 +101,6 @@ class Pipeline:
         self.sink_flush_timeout = 30.0  # flush(timeout=None): how long OTLP may take
         self._stop_deadline: float | None = None
         self._thread = threading.Thread(target=self._run, name="turnscope-worker", daemon=True)
-        self._committer = Committer()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -218,7 +141,11 @@ class Pipeline:
     # -- worker ------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        self._open_sinks()
+        # open the sinks as soon as the worker starts: creating a database and running its
+        # migrations takes a second or more when the agent keeps the GIL busy, and that must
+        # not happen while the first runs' spans wait (nor widen the loss bound of a crash)
+        for delivery in self.deliveries:
+            delivery.open()  # on failure, retried with backoff when there is data
         while True:
             self.wake.wait(self.flush_interval)
             self.wake.clear()
@@ -242,8 +169,8 @@ class Pipeline:
             events, flushes = self._drain()
             if events:
                 self._process(events)
-            else:
-                self._retry_only()
+            elif any(d.pending for d in self.deliveries):
+                self._deliver(Batch())  # retry what is pending
             if flushes:  # a flush means every summary is current too, and written
                 self._analyze_dirty(time.monotonic(), all_of_them=True)
                 self._settle_all()
@@ -265,12 +192,8 @@ class Pipeline:
         if now - self._last_heartbeat >= self.heartbeat_interval:
             self._last_heartbeat = now
             self._settle_all()  # the heartbeat would wait for the write lock anyway
-            for state in self.sinks:
-                if state.opened:
-                    try:
-                        state.sink.heartbeat()
-                    except Exception as exc:
-                        self._sink_failed(state, exc)
+            for delivery in self.deliveries:
+                delivery.heartbeat()
         self._evict(now)
         # an evicted trace is read back from the database if it comes back: it must be there
         self._settle_all()
@@ -280,16 +203,8 @@ class Pipeline:
         flush means "at the destination". Runs on the flushing thread, not the worker: a slow
         backend must not hold up the database writes."""
         ok = True
-        for state in self.sinks:
-            flush = getattr(state.sink, "force_flush", None)
-            if state.opened and flush is not None:
-                try:
-                    ok = bool(flush(timeout)) and ok
-                except Exception:
-                    ok = False
-                    log.debug(
-                        "turnscope: flushing %s failed", _sink_label(state.sink), exc_info=True
-                    )
+        for delivery in self.deliveries:
+            ok = delivery.flush(timeout) and ok
         return ok
 
     def _drain(self) -> tuple[list[tuple[Any, ...]], list[threading.Event]]:
@@ -338,13 +253,13 @@ class Pipeline:
                 batch.spans.extend(state.fresh)
                 state.fresh.clear()
                 state.dirty = True
-        self._write(batch)
+        self._deliver(batch)
 
     def _analysis_due(self, state: TraceState, now: float) -> bool:
         """Re-analysing a trace costs time in proportion to its size, once per batch that
-        touches it: quadratic for a long run (a 20,000-span run took 280 ms per batch). Ended
-        and small traces are analysed every batch; a large running one at most every 20x its
-        last analysis time (the worker spends under 5% on it), between flush_interval and 5 s."""
+        touches it: quadratic for a long run. Ended and small traces are analysed every
+        batch; a large running one at most every 20x its last analysis time (the worker
+        spends under 5% on it), between flush_interval and 5 s."""
         return (
             state.info.ended_at is not None
             or len(state.spans) < self.analyze_always_below
@@ -381,7 +296,7 @@ class Pipeline:
             if state.dirty and (all_of_them or self._analysis_due(state, now)):
                 self._analyze(trace_id, state, batch, now)
         if batch.runs or batch.spans:
-            self._write(batch)
+            self._deliver(batch)
 
     def _need_load(self, events: list[tuple[Any, ...]]) -> dict[str, tuple[Any, list[Any]]]:
         """Load stored state for traces this worker does not hold (evicted, resumed, or
@@ -393,13 +308,11 @@ class Pipeline:
                 unknown.add(trace_id)
         if not unknown:
             return {}
-        for state in self.sinks:
-            loader = getattr(state.sink, "load_many", None)
-            if state.opened and loader is not None:
-                try:
-                    return loader(sorted(unknown))
-                except Exception as exc:
-                    self._sink_failed(state, exc)
+        trace_ids = sorted(unknown)
+        for delivery in self.deliveries:  # the first sink that has them (the database) answers
+            found = delivery.load(trace_ids)
+            if found:
+                return found
         return {}
 
     def _state(
@@ -541,179 +454,16 @@ class Pipeline:
                 self.dropped,
             )
 
-    # -- sinks -------------------------------------------------------------------------------
+    # -- delivery ----------------------------------------------------------------------------
 
-    def _open_sinks(self) -> None:
-        """Open the sinks as soon as the worker starts: creating a database and running its
-        migrations takes a second or more when the agent keeps the GIL busy, and that must
-        not happen while the first runs' spans wait (nor widen the loss bound of a crash)."""
-        for state in self.sinks:
-            try:
-                state.sink.open()
-                state.opened = True
-            except Exception as exc:
-                self._sink_failed(state, exc)  # retried with backoff when there is data
-
-    def _retry_only(self) -> None:
-        if any(s.pending_spans or s.pending_runs for s in self.sinks):
-            self._write(Batch())
-
-    def _write(self, batch: Batch) -> None:
+    def _deliver(self, batch: Batch) -> None:
         now = time.monotonic()
-        for state in self.sinks:
-            if state.inflight is not None and state.inflight[0].done.is_set():
-                self._reap(state)  # a failed commit's batch goes back to pending, in order
-            merged = self._merge_pending(state, batch)
-            if not merged:
-                continue
-            if not state.opened:
-                if now < state.next_try:
-                    self._keep_pending(state, merged)
-                    continue
-                try:
-                    state.sink.open()
-                    state.opened = True
-                except Exception as exc:
-                    self._sink_failed(state, exc)
-                    self._keep_pending(state, merged)
-                    continue
-            if now < state.next_try and state.failures:
-                self._keep_pending(state, merged)
-                continue
-            sink: Any = state.sink
-            try:
-                if getattr(sink, "overlap_writes", False):
-                    self._write_behind(state, sink, merged)
-                    continue
-                sink.write(merged)
-            except Exception as exc:
-                self._sink_failed(state, exc)
-                self._keep_pending(state, merged)
-                continue
-            self._wrote(state, merged)
-
-    def _write_behind(self, state: SinkState, sink: Any, batch: Batch) -> None:
-        """Build the rows here (a snapshot) and commit them on the committer thread while the
-        worker goes on. Batches that come while a commit runs gather into the next one: the
-        committer pays a GIL hand-back per statement, so when it falls behind, fewer and
-        larger transactions let it catch up."""
-        prepared = sink.prepare(batch)
-        if state.ready is None:
-            gathered = Batch()  # our own: the caller's batch goes on to the other sinks
-            gathered.extend(batch)
-            state.ready = (prepared, gathered)
-        else:
-            state.ready[0].extend(prepared)
-            state.ready[1].extend(batch)
-        running = state.inflight is not None and not state.inflight[0].done.is_set()
-        if running and len(state.ready[1].spans) < self.max_gathered_spans:
-            return
-        self._reap(state)
-        self._launch(state)
-
-    def _launch(self, state: SinkState) -> None:
-        """Hand the gathered rows to the committer thread."""
-        if state.ready is not None and state.inflight is None:
-            prepared, batch = state.ready
-            state.ready = None
-            state.inflight = (self._committer.submit(state.sink.commit, prepared), batch)
-
-    def _reap(self, state: SinkState) -> None:
-        """Wait for the sink's running commit; count it, or keep its batch (and the ones
-        gathered after it, which must not overtake it) for a retry."""
-        if state.inflight is None:
-            return
-        job, batch = state.inflight
-        state.inflight = None
-        error = job.wait()
-        if error is None:
-            self._wrote(state, batch)
-            return
-        self._sink_failed(state, error)
-        self._keep_pending(state, batch)
-        if state.ready is not None:
-            self._keep_pending(state, state.ready[1])
-            state.ready = None
-
-    def _settle(self, state: SinkState) -> None:
-        """Finish every write of the sink: the running commit and the rows gathered since."""
-        self._reap(state)
-        self._launch(state)
-        self._reap(state)
+        for delivery in self.deliveries:
+            delivery.deliver(batch, now)
 
     def _settle_all(self) -> None:
-        for state in self.sinks:
-            self._settle(state)
-
-    def _wrote(self, state: SinkState, batch: Batch) -> None:
-        state.written += len(batch.ended_spans)
-        if state.failures:
-            log.warning(
-                "turnscope: writing to %s works again after %d failed attempts",
-                _sink_label(state.sink),
-                state.failures,
-            )
-        state.failures = 0
-        state.backoff = 0.5
-        state.error = None
-
-    def _merge_pending(self, state: SinkState, batch: Batch) -> Batch:
-        if not (state.pending_spans or state.pending_runs or state.pending_ended_traces):
-            return batch
-        spans = dict(state.pending_spans)
-        for span in batch.spans:
-            spans[(span.trace_id, span.span_id)] = span
-        ended = dict(state.pending_ended)
-        for span in batch.ended_spans:
-            ended[(span.trace_id, span.span_id)] = span
-        runs = dict(state.pending_runs)
-        for run in batch.runs:
-            runs[run.trace_id] = run
-        state.pending_spans, state.pending_ended, state.pending_runs = {}, {}, {}
-        traces, state.pending_ended_traces = state.pending_ended_traces, []
-        return Batch(
-            list(spans.values()),
-            list(runs.values()),
-            traces + batch.ended_traces,
-            list(ended.values()),
-        )
-
-    def _keep_pending(self, state: SinkState, batch: Batch) -> None:
-        for span in batch.spans:
-            state.pending_spans[(span.trace_id, span.span_id)] = span
-        for span in batch.ended_spans:
-            state.pending_ended[(span.trace_id, span.span_id)] = span
-        for run in batch.runs:
-            state.pending_runs[run.trace_id] = run
-        state.pending_ended_traces.extend(batch.ended_traces)
-        overflow = len(state.pending_spans) - self.max_pending_spans
-        if overflow > 0:  # bounded memory: give up on the oldest, and count them
-            for key in list(state.pending_spans)[:overflow]:
-                del state.pending_spans[key]
-                state.pending_ended.pop(key, None)
-            state.failed += overflow
-        if len(state.pending_runs) > self.max_pending_spans:
-            for key in list(state.pending_runs)[: len(state.pending_runs) - self.max_pending_spans]:
-                del state.pending_runs[key]
-        del state.pending_ended_traces[: -self.max_pending_spans]
-
-    def _sink_failed(self, state: SinkState, exc: BaseException) -> None:
-        state.failures += 1
-        state.error = _one_line(exc)
-        now = time.monotonic()
-        state.next_try = now + state.backoff
-        state.backoff = min(state.backoff * 2, 30.0)
-        if state.failures == 1 or now - state.last_warning > 60:
-            state.last_warning = now
-            log.warning(
-                "turnscope: cannot write to %s (%s); keeping up to %d spans and retrying — "
-                "agent runs are not affected",
-                _sink_label(state.sink),
-                state.error,
-                self.max_pending_spans,
-            )
-        else:
-            log.debug("turnscope: %s still failing: %s", _sink_label(state.sink), state.error)
+        for delivery in self.deliveries:
+            delivery.settle()
 
     # -- memory ------------------------------------------------------------------------------
 
@@ -737,7 +487,7 @@ class Pipeline:
             if state.dirty:  # its stored summary must not stay behind its spans
                 batch = Batch()
                 self._analyze(trace_id, state, batch, now)
-                self._write(batch)
+                self._deliver(batch)
             total -= len(state.spans)
             del self.traces[trace_id]
 
@@ -756,47 +506,23 @@ class Pipeline:
                 )
             except Exception:
                 log.exception("turnscope: could not close run %s", state.info.trace_id)
-        for state in self.sinks:
-            state.next_try = 0.0
-        self._write(batch)
+        for delivery in self.deliveries:
+            delivery.retry_now()
+        self._deliver(batch)
         self._settle_all()
         self._committer.close()
-        for state in self.sinks:
-            if state.opened:
-                try:
-                    left = None
-                    if self._stop_deadline is not None:  # what is left of shutdown(timeout)
-                        left = max(self._stop_deadline - time.monotonic(), 0.0)
-                    state.sink.close(left)
-                except Exception as exc:
-                    log.warning("turnscope: closing %s failed: %s", _sink_label(state.sink), exc)
+        for delivery in self.deliveries:
+            left = None
+            if self._stop_deadline is not None:  # what is left of shutdown(timeout)
+                left = max(self._stop_deadline - time.monotonic(), 0.0)
+            delivery.close(left)
         self.traces.clear()  # written and closed: a stopped pipeline holds no runs
 
     # -- introspection -----------------------------------------------------------------------
 
-    def _sink_stats(self, s: SinkState) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "written": s.written,
-            "failed": s.failed,
-            "pending": len(s.pending_spans),
-            "failures": s.failures,
-            "error": s.error,
-            "open": s.opened,
-        }
-        extra = getattr(s.sink, "stats", None)  # a sink's own counters (OTLP: export results)
-        if extra is not None:
-            try:
-                more = dict(extra())
-            except Exception:
-                more = {}
-            out["failed"] += int(more.pop("failed", 0) or 0)
-            for key, value in more.items():
-                out.setdefault(key, value)
-        return out
-
     def stats(self) -> dict[str, Any]:
         """Counters: received, written, dropped, failed, and per sink."""
-        sinks = {s.sink.name: self._sink_stats(s) for s in self.sinks}
+        sinks = {d.sink.name: d.stats() for d in self.deliveries}
         db = next((v for k, v in sinks.items() if k == "db"), None)
         written = db["written"] if db else max((v["written"] for v in sinks.values()), default=0)
         failed = sum(v["failed"] for v in sinks.values())
@@ -842,13 +568,3 @@ def _span_id(obj: Any) -> str | None:
     except Exception:
         return None
     return value if isinstance(value, str) else None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    first = text[0] if text else ""
-    return f"{type(exc).__name__}: {first}"[:300]
-
-
-def _sink_label(sink: Sink) -> str:
-    return getattr(sink, "label", None) or sink.name

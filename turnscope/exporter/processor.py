@@ -25,7 +25,7 @@ from turnscope.config import Settings
 from turnscope.exporter.normalize import Normalizer
 from turnscope.exporter.pipeline import SPAN_END, SPAN_START, TRACE_END, TRACE_START, Pipeline
 from turnscope.exporter.redact import combine
-from turnscope.exporter.sinks import Sink
+from turnscope.sinks import Sink
 
 log = logging.getLogger("turnscope")
 _time = time.time
@@ -84,6 +84,31 @@ def _stream_ending() -> dict[str, Any] | None:
     return None
 
 
+def _sinks_for(settings: Settings, identity: dict[str, Any]) -> list[Sink]:
+    """The sinks the settings ask for (database and/or OTLP)."""
+    sinks: list[Sink] = []
+    if settings.db_url:
+        from turnscope.store.writer import DbSink, ProcessInfo
+
+        sinks.append(
+            DbSink(
+                settings.db_url,
+                ProcessInfo(
+                    id=identity["process_id"],
+                    pid=identity["pid"],
+                    host=identity["host"],
+                    sdk_version=identity.get("sdk_version"),
+                    turnscope_version=__version__,
+                ),
+            )
+        )
+    if settings.otlp is not None:
+        from turnscope.otlp.sink import OtlpSink
+
+        sinks.append(OtlpSink(settings.otlp))
+    return sinks
+
+
 class TurnscopeProcessor(TracingProcessor):
     """Records Agents SDK traces into a local database (and, optionally, OTLP).
 
@@ -121,7 +146,7 @@ class TurnscopeProcessor(TracingProcessor):
             "host": socket.gethostname(),
             "sdk_version": sdk_version(),
         }
-        all_sinks = self.settings.build_sinks(self.identity) + list(sinks or [])
+        all_sinks = _sinks_for(self.settings, self.identity) + list(sinks or [])
         self._pipeline = Pipeline(
             all_sinks,
             Normalizer(

@@ -18,10 +18,10 @@ from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from turnscope.config import OtlpSettings
-from turnscope.exporter.sinks import Batch
 from turnscope.ids import otel_trace_id_hex
 from turnscope.otlp.sink import OtlpSink
 from turnscope.records import RUNNING, RunRecord, SpanRecord
+from turnscope.sinks import Batch
 
 PAGE = 500
 _LATEST = datetime.max.replace(tzinfo=timezone.utc)

@@ -47,7 +47,6 @@ from turnscope.config import OtlpSettings
 from turnscope.content import canonical_args, tool_calls_in
 from turnscope.exporter.normalize import CONTENT_KEYS, count_of
 from turnscope.exporter.safe import MARKER
-from turnscope.exporter.sinks import Batch
 from turnscope.ids import otel_root_span_id, otel_span_id, otel_trace_id
 from turnscope.otlp.attributes import (
     SMALL_TEXT,
@@ -72,6 +71,7 @@ from turnscope.records import (
     SpanRecord,
     is_captured,
 )
+from turnscope.sinks import Batch
 
 if TYPE_CHECKING:  # OpenTelemetry is imported when the first span is made, not with turnscope
     from collections.abc import Callable

@@ -21,8 +21,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from turnscope.config import OtlpSettings
-from turnscope.exporter.sinks import Batch
 from turnscope.otlp.mapper import SpanMapper
+from turnscope.sinks import Batch, Sink
 
 log = logging.getLogger("turnscope")
 
@@ -167,7 +167,7 @@ def _run_bounded(target: Any, timeout: float, name: str) -> bool:
     return not thread.is_alive()
 
 
-class OtlpSink:
+class OtlpSink(Sink):
     """Pipeline sink that exports runs as OpenTelemetry spans over OTLP (see module doc)."""
 
     name = "otlp"

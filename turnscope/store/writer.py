@@ -17,8 +17,8 @@ from sqlalchemy import JSON, Boolean, DateTime, Table, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from turnscope import jsontext
-from turnscope.exporter.sinks import Batch
 from turnscope.records import SpanRecord, TraceInfo
+from turnscope.sinks import Batch, StagedSink
 from turnscope.store.convert import (
     run_row,
     span_from_row,
@@ -357,7 +357,7 @@ class PreparedBatch:
                 mine.extend(theirs)
 
 
-class DbSink:
+class DbSink(StagedSink):
     """Writes spans and runs to SQLite or PostgreSQL from the pipeline's worker thread."""
 
     name = "db"
