@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from turnscope.exporter.sinks import Batch
 from turnscope.records import RunRecord, RunWarning, Verdict
+from turnscope.sinks import Batch
 from turnscope.store.writer import DbSink, ProcessInfo
 
 START = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
