@@ -36,6 +36,12 @@ def from_db_time(value: datetime | str | None) -> datetime | None:
     return value.astimezone(timezone.utc)
 
 
+def iso_time(value: datetime | str | None) -> str | None:
+    """A stored time as ISO 8601 text in UTC, or None."""
+    parsed = from_db_time(value)
+    return parsed.isoformat() if parsed else None
+
+
 def span_row(span: SpanRecord) -> dict[str, Any]:
     """SpanRecord -> ``spans`` row."""
     return {
