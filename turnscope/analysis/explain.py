@@ -10,7 +10,12 @@ from collections import Counter
 from typing import Any
 
 from turnscope.analysis.errors import INFERRED_EXCEPTIONS, TRIPWIRE, SpanFailure
-from turnscope.analysis.explain_causes import model_error_sentence, nested_prefix, quoted
+from turnscope.analysis.explain_causes import (
+    model_error_sentence,
+    nested_prefix,
+    origin_evidence,
+    quoted,
+)
 from turnscope.analysis.summary import aborted, awaiting_approval, current_turn, top_scopes
 from turnscope.analysis.turns import Structure
 from turnscope.content import clip
@@ -425,14 +430,7 @@ def from_origin(
         text = "The run failed but turnscope found no exception and no error in its spans."
     else:
         text = f"Agent {quoted(agent)} failed {where}: {clip(exc_text or category)}."
-    evidence: list[Evidence] = []
-    if origin is not None:
-        evidence.append(
-            Evidence(
-                origin.span_id, origin.kind, f"{origin.kind} {origin.name!r} ended with {exc_text}"
-            )
-        )
-    evidence += [Evidence(f.span.span_id, f.span.kind, f.line()) for f in failures][:6]
+    evidence = origin_evidence(origin, exc_text, failures)
     return Verdict(
         status=FAILED,
         category=category,

@@ -135,14 +135,7 @@ def _failed(
         last = current_turn(st)
         agent = last.agent if last else None
         turn = turn if turn is not None else (last.number if last else None)
-    evidence: list[Evidence] = []
-    if anchor is not None:
-        evidence.append(
-            Evidence(
-                anchor.span_id, anchor.kind, f"{anchor.kind} {anchor.name!r} ended with {exc.type}"
-            )
-        )
-    evidence += [Evidence(f.span.span_id, f.span.kind, f.line()) for f in failures][:6]
+    evidence = origin_evidence(anchor, exc.type, failures)
     return Verdict(
         status=FAILED,
         category=category,
@@ -155,6 +148,22 @@ def _failed(
         explanation=text,
         evidence=evidence,
     )
+
+
+def origin_evidence(
+    origin: SpanRecord | None, ended_with: str, failures: list[SpanFailure]
+) -> list[Evidence]:
+    """The span the exception escaped from, then the run's SpanErrors."""
+    evidence: list[Evidence] = []
+    if origin is not None:
+        evidence.append(
+            Evidence(
+                origin.span_id,
+                origin.kind,
+                f"{origin.kind} {origin.name!r} ended with {ended_with}",
+            )
+        )
+    return evidence + [Evidence(f.span.span_id, f.span.kind, f.line()) for f in failures][:6]
 
 
 def _said(exc: ExceptionInfo) -> str:
