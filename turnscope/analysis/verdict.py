@@ -102,7 +102,8 @@ def analyze(info: TraceInfo, spans: list[SpanRecord], *, process_alive: bool = T
     elif status == INCOMPLETE:
         verdict = explain.incomplete(info, st, failures)
     elif soft_cancel and run_exc is None:
-        verdict = explain.cancelled(st, failures, None, after_turn=True)
+        after_turn = ending.get("cancel_mode") == "after_turn"
+        verdict = explain.cancelled(st, failures, None, after_turn=after_turn)
     else:
         loops = repeated_tool_calls(st)
         verdict = _failure(st, failures, run_exc, loops)
