@@ -34,6 +34,7 @@ from conftest import NEW_SDK
 from openai import _base_client
 from openai.types.responses import ResponseOutputMessage, ResponseOutputRefusal
 from pydantic import BaseModel, ValidationError
+from support.tools import lookup_tool
 
 from turnscope.demo.model import DemoModel, call, delay, text
 from turnscope.store.queries import Store
@@ -101,10 +102,7 @@ def diagnose(
 # --- fakes ------------------------------------------------------------------------------------
 
 
-@function_tool
-def lookup(q: str) -> str:
-    """Look something up."""
-    return "nothing new"
+lookup = lookup_tool("nothing new")
 
 
 def openai_model(steps: list[Any]) -> Any:
