@@ -389,13 +389,6 @@ async def nested_run_fails(trace_id: str) -> Any:
     )
 
 
-@input_guardrail
-async def slow_abuse_check(ctx: Any, agent: Any, user_input: Any) -> GuardrailFunctionOutput:
-    """An input guardrail slower than the model: it trips after the answer is out."""
-    await asyncio.sleep(0.1)
-    return GuardrailFunctionOutput(output_info={"abuse": True}, tripwire_triggered=True)
-
-
 @case(
     "slow guardrail trips after streamed answer",
     "Support",
@@ -408,6 +401,15 @@ async def slow_abuse_check(ctx: Any, agent: Any, user_input: Any) -> GuardrailFu
 async def guardrail_trips_too_late(trace_id: str) -> Any:
     """0.0.17 streams the answer and ends the run without waiting for the input guardrail,
     which trips a moment later: nothing stops the run."""
+    answered, tripped = asyncio.Event(), asyncio.Event()
+
+    @input_guardrail
+    async def slow_abuse_check(ctx: Any, agent: Any, user_input: Any) -> GuardrailFunctionOutput:
+        """An input guardrail slower than the model: it trips once the answer is out."""
+        await answered.wait()  # an event, not a sleep: the same order on a busy machine
+        tripped.set()
+        return GuardrailFunctionOutput(output_info={"abuse": True}, tripwire_triggered=True)
+
     agent = Agent(
         name="Support",
         input_guardrails=[slow_abuse_check],
@@ -418,7 +420,11 @@ async def guardrail_trips_too_late(trace_id: str) -> Any:
     )
     async for _ in result.stream_events():
         pass
-    await asyncio.sleep(0.2)  # the guardrail's own task goes on: let it trip, as in a live app
+    answered.set()
+    # the guardrail's own task goes on after the stream ended: let it trip and end its span
+    await asyncio.wait_for(tripped.wait(), timeout=5)
+    for _ in range(3):
+        await asyncio.sleep(0)
     return result.final_output
 
 
