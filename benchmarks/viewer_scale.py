@@ -254,7 +254,7 @@ def huge_template() -> tuple[Any, list[SpanRecord]]:
 
 def demo_templates(workdir: Path) -> list[tuple[str, float, Any, list[SpanRecord]]]:
     """The demo's runs (real SDK traces covering every outcome), re-analysed as templates."""
-    from turnscope.demo.workflows import run_demo
+    from turnscope.demo.runner import run_demo
     from turnscope.store.queries import Store
 
     db = workdir / "demo.db"

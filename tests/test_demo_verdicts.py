@@ -1,7 +1,8 @@
 """Every demo workflow, through the real Runner on the installed SDK, gets the right verdict.
 
 The same module runs on openai-agents 0.24 (.venv) and 0.0.17 (.venv-old, Python 3.10);
-workflows the installed SDK cannot produce (tool timeouts, tool guardrails) are skipped.
+workflows the installed SDK cannot produce (tool timeouts, tool guardrails, sessions on 0.0.17;
+a buggy trace processor or an unenforced streamed guardrail on 0.24) are skipped.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 
 from turnscope.cli import main
-from turnscope.demo.workflows import CASES, Summary, has_feature, run_demo
+from turnscope.demo.runner import CASES, Summary, has_feature, run_demo
+from turnscope.records import REASONS, WARNING_KINDS
 
 SUPPORTED = [c for c in CASES if has_feature(c.needs)]
 
@@ -49,12 +51,36 @@ def test_every_failure_category_the_sdk_can_produce_is_covered(
         "model_error",
         "handoff_error",
         "guardrail_error",
+        "mcp_error",
+        "config_error",
+        "agent_error",
         "cancelled",
         "incomplete",
     }
     if has_feature("tool_timeout"):
         expected |= {"tool_timeout", "tool_guardrail_tripwire"}
+    if has_feature("sessions"):
+        expected.add("session_error")
+    if has_feature("old_sdk_tracing"):
+        expected.add("tracing_error")
     assert expected <= seen
+
+
+def test_every_reason_and_warning_kind_the_sdk_can_produce_is_covered(
+    demo: tuple[Path, Summary],
+) -> None:
+    _db, summary = demo
+    rows = [r.row or {} for r in summary.results]
+    reasons = {(row.get("category"), row.get("reason")) for row in rows if row.get("reason")}
+    kinds = {w["kind"] for row in rows for w in row.get("warnings") or []}
+    # every reason of the contract, each under its own category
+    assert reasons == {(c, r) for c, rs in REASONS.items() for r in rs}
+    expected = set(WARNING_KINDS)
+    if not has_feature("unawaited_streamed_guardrails"):  # only 0.0.x streams past one
+        expected.remove("guardrail_tripped_unenforced")
+    assert kinds == expected
+    # each run's warning count in the runs table matches its warnings
+    assert all(row.get("warning_count") == len(row.get("warnings") or []) for row in rows)
 
 
 def test_runs_json_lists_runs_with_the_documented_fields(
@@ -94,7 +120,7 @@ def test_runs_filters_by_status_and_category(
     assert main(["runs", "--db", str(db), "--category", "max_turns_exceeded", "--json"]) == 0
     loops = json.loads(capsys.readouterr().out)
     assert {r["category"] for r in loops} == {"max_turns_exceeded"}
-    assert main(["runs", "--db", str(db), "--since", "1h"]) == 0
+    assert main(["runs", "--db", str(db), "--since", "1h", "--limit", "100"]) == 0
     table = capsys.readouterr().out
     assert "STATUS" in table and "max_turns_exceeded" in table
 

@@ -20,7 +20,7 @@ from support.otlp_receiver import Receiver, check_traces, root_of
 from support.tools import lookup_tool
 
 from turnscope.cli import main
-from turnscope.demo.workflows import CASES, has_feature
+from turnscope.demo.runner import CASES, has_feature
 from turnscope.ids import otel_span_id, otel_trace_id_hex
 
 TITLES = (

@@ -29,7 +29,7 @@ from support.otlp_receiver import (
 )
 
 from turnscope import __version__
-from turnscope.demo.workflows import CASES, Case, has_feature
+from turnscope.demo.runner import CASES, Case, has_feature
 from turnscope.exporter.processor import TurnscopeProcessor
 from turnscope.ids import otel_root_span_id, otel_span_id, otel_trace_id_hex
 from turnscope.store.queries import Store

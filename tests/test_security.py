@@ -118,7 +118,7 @@ INJECTIONS = [
 @pytest.fixture(scope="module")
 def small_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A database with a few demo runs."""
-    from turnscope.demo.workflows import CASES, run_demo
+    from turnscope.demo.runner import CASES, run_demo
 
     db = tmp_path_factory.mktemp("inj") / "inj.db"
     run_demo(str(db), progress=False, cases=CASES[:4])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from turnscope.demo.workflows import CASES, run_demo
+from turnscope.demo.runner import CASES, run_demo
 from turnscope.store.engine import (
     current_revision,
     head_revision,

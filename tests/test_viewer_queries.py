@@ -4,7 +4,6 @@ streamlit: it also runs on the old-SDK suite."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -412,14 +411,9 @@ def test_bucket_size(hours: float, size: int) -> None:
 
 @pytest.mark.postgres
 def test_viewer_queries_on_postgres(pg_url: str, store: Store) -> None:
-    from turnscope.demo.workflows import run_demo
+    from turnscope.demo.runner import run_demo
 
-    saved = os.environ.get("TURNSCOPE_DB")
-    try:
-        assert run_demo(pg_url, progress=False).ok
-    finally:
-        if saved is None:
-            os.environ.pop("TURNSCOPE_DB", None)
+    assert run_demo(pg_url, progress=False).ok
     pg = Store(pg_url)
     figures, local = pg.summary(), store.summary()
     for key in ("runs", "failed", "succeeded", "succeeded_with_errors", "tokens"):

@@ -382,7 +382,7 @@ def _store(db: str | None) -> Any:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Record the scripted demo workflows."""
-    from turnscope.demo.workflows import run_demo
+    from turnscope.demo.runner import run_demo
 
     summary = run_demo(db=args.db, progress=not args.quiet, **demo_otlp_settings(args))
     return 0 if summary.ok else 1

@@ -20,17 +20,10 @@ _DEMO: dict[str, Path] = {}
 def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo's runs recorded into a fresh SQLite file, once per session."""
     if "db" not in _DEMO:
-        from turnscope.demo.workflows import run_demo
+        from turnscope.demo.runner import run_demo
 
         path = tmp_path_factory.mktemp("viewer") / "demo.db"
-        saved = os.environ.get("TURNSCOPE_DB")
-        try:
-            summary = run_demo(db=str(path), progress=False)
-        finally:  # run_demo points TURNSCOPE_DB at its database for its child process
-            if saved is None:
-                os.environ.pop("TURNSCOPE_DB", None)
-            else:
-                os.environ["TURNSCOPE_DB"] = saved
+        summary = run_demo(db=str(path), progress=False)
         assert summary.ok, [r.mismatches() for r in summary.results if not r.ok]
         _DEMO["db"] = path
     return _DEMO["db"]
