@@ -833,6 +833,30 @@ def test_an_approval_pause_and_resume_without_task_and_turn_spans_is_not_a_failu
 
 
 @pytest.mark.new_sdk
+def test_an_input_guardrail_tripping_after_a_streamed_answer_still_fails_the_run(
+    recorder: Any, db_url: str
+) -> None:
+    """0.24 raises the tripwire from stream_events() even once the answer is out (0.0.17 does
+    not: there it is the guardrail_tripped_unenforced warning, a demo case)."""
+
+    @input_guardrail
+    async def slow_check(ctx: Any, agent: Any, user_input: Any) -> GuardrailFunctionOutput:
+        await asyncio.sleep(0.3)
+        return GuardrailFunctionOutput(output_info={}, tripwire_triggered=True)
+
+    agent = Agent(name="Support", input_guardrails=[slow_check], model=DemoModel([[text("hi")]]))
+    case = diagnose(recorder, db_url, agent, streamed=True)
+    assert type(case.raised).__name__ == "InputGuardrailTripwireTriggered"
+    assert case.fields("status", "category", "exception", "agent", "warnings") == {
+        "status": "failed",
+        "category": "input_guardrail_tripwire",
+        "exception": "InputGuardrailTripwireTriggered",
+        "agent": "Support",
+        "warnings": [],
+    }
+
+
+@pytest.mark.new_sdk
 def test_a_soft_cancel_after_the_turn_is_a_cancelled_run_without_final_output(
     recorder: Any, db_url: str
 ) -> None:

@@ -23,6 +23,7 @@ from turnscope.analysis.errors import (
     AGENT_RUN,
     MAX_TURNS,
     RECOVERED_MESSAGES,
+    TRIPWIRE,
     SpanFailure,
     classify_exception,
     classify_message,
@@ -85,7 +86,7 @@ def analyze(info: TraceInfo, spans: list[SpanRecord], *, process_alive: bool = T
         status = RUNNING if process_alive else INCOMPLETE
     elif run_exc is not None or aborted(st) is not None or soft_cancel:
         status = FAILED
-    elif _terminal(failures, st) and info.streamed is not False and not ending.get("final_output"):
+    elif _terminal(failures, st) and info.streamed is not False and not _handled(ending, failures):
         # an unrecovered error and no exception in flight: a streamed run raises from
         # stream_events() after its trace ended; a run that returned a result (a max_turns
         # error handler) did not fail
@@ -233,6 +234,15 @@ def _open_roots(st: Structure) -> bool:
             if st.by_id[agent_id].ended_at is None:
                 return True
     return False
+
+
+def _handled(ending: dict[str, Any], failures: list[SpanFailure]) -> bool:
+    """A streamed run whose result got a final output despite its unrecovered errors (an
+    error handler's answer), unless an input guardrail tripped: the SDK raises the tripwire
+    from stream_events() even after the answer is out."""
+    return bool(ending.get("final_output")) and not any(
+        f.message == TRIPWIRE and not f.recovered for f in failures
+    )
 
 
 def _cancelled_in_cleanup(info: TraceInfo, st: Structure) -> bool:
