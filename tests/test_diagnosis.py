@@ -914,6 +914,26 @@ def test_a_streamed_max_turns_handler_result_is_a_success_with_the_limit_recover
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["run", "streamed"])
+def test_a_streamed_runs_ending_is_read_where_the_sdk_closes_its_trace(
+    recorder: Any, db_url: str, streamed: bool
+) -> None:
+    """The processor reads a streamed run's result (final output, cancel mode) when the SDK
+    closes its trace, and stores it; a plain run has none, and is not called streamed."""
+    case = diagnose(
+        recorder, db_url, Agent(name="Helper", model=DemoModel([[text("done")]])), streamed=streamed
+    )
+    store = Store(db_url)
+    try:
+        info = store.analysis(case.run["trace_id"])
+        assert info is not None
+        assert info.run.streamed is streamed
+        expected = {"final_output": True, "cancel_mode": "none"} if streamed else None
+        assert info.run.ending == expected
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["run", "streamed"])
 def test_a_clean_run_with_handoff_and_agent_as_tool_has_no_warning(
     recorder: Any, db_url: str, streamed: bool
 ) -> None:

@@ -60,28 +60,31 @@ def _task_name() -> str | None:
 def _stream_ending() -> dict[str, Any] | None:
     """For a streamed run closing its trace, what only its result object knows: whether it
     produced a final output and whether it was cancelled (``cancel(mode="after_turn")``).
-    The SDK closes a streamed run's trace in a frame that holds ``streamed_result``; other
-    traces (plain runs, the user's own ``trace()``) give None. Once per trace."""
+    The SDK closes a streamed run's trace in the frame right above its tracing code, one that
+    holds ``streamed_result``; other traces (plain runs, the user's own ``trace()``) give None.
+    Once per trace: a few frames looked at, never a whole stack."""
     try:
         frame = sys._getframe(2)
-        for _ in range(40):
-            if frame is None:
-                return None
-            code = frame.f_code
-            if (
-                "streamed_result" in code.co_varnames or "streamed_result" in code.co_cellvars
-            ) and (frame.f_globals.get("__name__", "").startswith("agents.")):
-                result = frame.f_locals.get("streamed_result")
-                if result is None:
-                    return None
-                return {
-                    "final_output": getattr(result, "final_output", None) is not None,
-                    "cancel_mode": str(getattr(result, "_cancel_mode", None) or "none"),
-                }
+        for _ in range(8):  # the SDK's tracing frames between us and the code that ended it
+            if frame is None or not frame.f_globals.get("__name__", "").startswith(
+                "agents.tracing"
+            ):
+                break
             frame = frame.f_back
+        if frame is None or not frame.f_globals.get("__name__", "").startswith("agents."):
+            return None
+        code = frame.f_code
+        if "streamed_result" not in code.co_varnames and "streamed_result" not in code.co_cellvars:
+            return None
+        result = frame.f_locals.get("streamed_result")
+        if result is None:
+            return None
+        return {
+            "final_output": getattr(result, "final_output", None) is not None,
+            "cancel_mode": str(getattr(result, "_cancel_mode", None) or "none"),
+        }
     except Exception:
         return None
-    return None
 
 
 def _sinks_for(settings: Settings, identity: dict[str, Any]) -> list[Sink]:
