@@ -108,22 +108,8 @@ def analyze(info: TraceInfo, spans: list[SpanRecord], *, process_alive: bool = T
     else:
         loops = repeated_tool_calls(st)
         verdict = _failure(st, failures, run_exc, loops)
-        if (
-            run_exc is None
-            and info.streamed
-            and not info.ending
-            and verdict.category
-            in (
-                "max_turns_exceeded",
-                "invalid_final_output",
-                "model_behavior_error",
-            )
-        ):
-            verdict.explanation += (
-                " No exception was seen: a streamed run raises it from stream_events(); had a"
-                " RunConfig error handler returned a result instead, the spans would look the"
-                " same."
-            )
+        if run_exc is None and info.streamed and not info.ending:
+            _say_what_spans_cannot_tell(verdict)
     verdict.recovered_errors = _recovered_groups(failures)
     if status != RUNNING:
         verdict.warnings = find_warnings(st, failures, verdict)
@@ -234,6 +220,23 @@ def _open_roots(st: Structure) -> bool:
             if st.by_id[agent_id].ended_at is None:
                 return True
     return False
+
+
+# failures a RunConfig error handler can turn into a result, leaving the same spans
+HANDLED_CATEGORIES = frozenset(
+    {"max_turns_exceeded", "invalid_final_output", "model_behavior_error"}
+)
+
+
+def _say_what_spans_cannot_tell(verdict: Verdict) -> None:
+    """A streamed run whose result was not seen (its trace closed outside the SDK's loop):
+    a failure an error handler could have answered is stated with that caveat."""
+    if verdict.category in HANDLED_CATEGORIES:
+        verdict.explanation += (
+            " No exception was seen: a streamed run raises it from stream_events(); had a"
+            " RunConfig error handler returned a result instead, the spans would look the"
+            " same."
+        )
 
 
 def _handled(ending: dict[str, Any], failures: list[SpanFailure]) -> bool:
