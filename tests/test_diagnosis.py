@@ -681,6 +681,25 @@ class AuditHooks(RunHooks):
         raise RuntimeError("audit log unavailable")
 
 
+def test_a_tool_named_like_a_session_method_is_still_a_tool_error(
+    recorder: Any, db_url: str
+) -> None:
+    """The verdict reads the SDK's own code on the traceback, never a name the user chose."""
+
+    @function_tool(failure_error_function=None)
+    def get_items(q: str) -> str:
+        """Fetch items."""
+        raise RuntimeError("inventory down")
+
+    model = DemoModel([[call("get_items", {"q": "x"})]])
+    case = diagnose(recorder, db_url, Agent(name="Shop", tools=[get_items], model=model))
+    assert case.fields("status", "category", "tool") == {
+        "status": "failed",
+        "category": "tool_error",
+        "tool": "get_items",
+    }
+
+
 def test_a_run_hook_that_raises_is_an_agent_error_never_the_tools(
     recorder: Any, db_url: str
 ) -> None:

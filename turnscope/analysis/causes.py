@@ -194,11 +194,17 @@ def hook(exc: ExceptionInfo | None) -> str | None:
 def session_method(exc: ExceptionInfo | None) -> str | None:
     """The session-store method (``get_items``...) the exception escaped from, if any."""
     for link in exc.chain() if exc is not None else []:
-        for frame in reversed(link.frames):
-            module, function = _parts(frame)
-            if function in SESSION_METHODS and (
-                module.startswith("agents.memory") or not _sdk(module)
-            ):
+        frames = [_parts(f) for f in link.frames]
+        for i in range(len(frames) - 1, -1, -1):
+            module, function = frames[i]
+            if function not in SESSION_METHODS:
+                continue
+            if module.startswith("agents.memory"):
+                return function  # one of the SDK's own session stores
+            caller = frames[i - 1][0] if i else ""
+            # a user's store, called by the SDK's session code (not a tool that happens to
+            # have the same name)
+            if not _sdk(module) and _sdk(caller) and ("session" in caller or "memory" in caller):
                 return function
     return None
 
