@@ -252,3 +252,30 @@ def test_repeated_calls_of_a_successful_run_are_found_on_first_use_only() -> Non
             "span_ids": ["f0", "f1", "f2"],
         }
     ]
+
+
+def test_an_agent_as_tool_warns_only_when_its_own_run_failed() -> None:
+    """nested_run_failed is for an inner run that failed while the outer went on; an inner
+    model call the inner run retried successfully is a recovered error, not a warning."""
+
+    def trace(inner_recovers: bool) -> list[SpanRecord]:
+        spans = [
+            span("agent", "a1", None, 0, 20, name="Billing"),
+            span("generation", "g1", "a1", 1, 2),
+            span("function", "f1", "a1", 3, 10, tool_name="ask", data={"input": "{}"}),
+            span("agent", "a2", "f1", 3.1, 9.9, name="Specialist"),
+            span("generation", "g2", "a2", 4, 5, error_message="Error getting response"),
+            span("generation", "g4", "a1", 11, 12),
+        ]
+        if inner_recovers:
+            spans.insert(5, span("generation", "g3", "a2", 5.5, 6))
+        return spans
+
+    recovered = analyze(ended_trace(), trace(inner_recovers=True)).verdict
+    assert recovered.status == "succeeded_with_errors"
+    assert recovered.warnings == []
+    failed_inside = analyze(ended_trace(), trace(inner_recovers=False)).verdict
+    assert failed_inside.status == "succeeded_with_errors"
+    assert [(w.kind, w.agent, w.span_id) for w in failed_inside.warnings] == [
+        ("nested_run_failed", "Specialist", "g2")
+    ]

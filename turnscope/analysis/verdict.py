@@ -146,8 +146,10 @@ def _failures(st: Structure) -> list[SpanFailure]:
             echo=message == AGENT_RUN,
         )
         if not failure.recovered:
-            failure.contained = _contained(st, span)
-            failure.recovered = failure.contained or _survived(st, span) or _retried(st, span)
+            survived = _survived(st, span) or _retried(st, span)
+            # contained: the inner run of an agent used as a tool failed, the outer went on
+            failure.contained = not survived and _contained(st, span)
+            failure.recovered = survived or failure.contained
         out.append(failure)
     return out
 
