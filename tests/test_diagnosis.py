@@ -29,13 +29,13 @@ from agents import (
     input_guardrail,
     trace,
 )
-from agents.tracing import TracingProcessor
 from conftest import NEW_SDK
 from openai import _base_client
 from openai.types.responses import ResponseOutputMessage, ResponseOutputRefusal
 from pydantic import BaseModel, ValidationError
 from support.tools import lookup_tool
 
+from turnscope.demo.environment import BuggyProcessor  # the demo's own: one copy
 from turnscope.demo.model import DemoModel, call, delay, text
 from turnscope.store.queries import Store
 
@@ -340,28 +340,6 @@ def test_incompatible_run_settings_are_a_config_error(recorder: Any, db_url: str
 
 
 # --- tracing errors ---------------------------------------------------------------------------
-
-
-class BuggyProcessor(TracingProcessor):
-    """Another trace processor, with a bug in ``on_span_start``."""
-
-    def on_trace_start(self, trace: Any) -> None:
-        pass
-
-    def on_trace_end(self, trace: Any) -> None:
-        pass
-
-    def on_span_start(self, span: Any) -> None:
-        raise RuntimeError("buggy processor: on_span_start")
-
-    def on_span_end(self, span: Any) -> None:
-        pass
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self) -> None:
-        pass
 
 
 def test_a_buggy_trace_processor_is_a_tracing_error_never_the_agents(
