@@ -114,7 +114,6 @@ def nested_prefix(st: Structure, span: SpanRecord | None) -> str:
 
 
 def _failed(
-    st: Structure,
     failures: list[SpanFailure],
     exc: ExceptionInfo,
     category: str,
@@ -124,30 +123,27 @@ def _failed(
     anchor: SpanRecord | None = None,
     agent: str | None = None,
     turn: int | None = None,
-    blame: bool = True,
 ) -> Verdict:
-    """A failed verdict anchored on a span (its agent and turn), or on nobody (``blame=False``)."""
-    if blame and anchor is not None:
-        found = st.turn_of(anchor)
-        turn = turn if turn is not None else (found.number if found else None)
-        agent = agent or anchor.agent or (anchor.name if anchor.kind == "agent" else None)
-    if blame and agent is None:
-        last = current_turn(st)
-        agent = last.agent if last else None
-        turn = turn if turn is not None else (last.number if last else None)
-    evidence = origin_evidence(anchor, exc.type, failures)
+    """A failed verdict naming ``agent`` and ``turn`` (None: nobody), anchored on a span."""
     return Verdict(
         status=FAILED,
         category=category,
         reason=reason,
         message=exc.message or exc.type,
         exception=exc.type,
-        agent=agent if blame else None,
-        turn=turn if blame else None,
+        agent=agent,
+        turn=turn,
         span_id=anchor.span_id if anchor is not None else None,
         explanation=text,
-        evidence=evidence,
+        evidence=origin_evidence(anchor, exc.type, failures),
     )
+
+
+def _agent_and_turn(st: Structure, span: SpanRecord | None) -> tuple[str | None, int | None]:
+    """The agent and turn a span ran in; without a span, the run's last turn."""
+    found = st.turn_of(span) if span is not None else current_turn(st)
+    agent = (span.agent if span is not None else None) or (found.agent if found else None)
+    return agent, found.number if found else None
 
 
 def origin_evidence(
@@ -191,7 +187,7 @@ def tracing_error(st: Structure, failures: list[SpanFailure], exc: ExceptionInfo
         " the run, which stopped there. The agent is not at fault: fix or remove that"
         " processor (newer openai-agents releases catch processor errors)."
     )
-    return _failed(st, failures, exc, "tracing_error", text, blame=False)
+    return _failed(failures, exc, "tracing_error", text)
 
 
 def hook_error(
@@ -202,9 +198,7 @@ def hook_error(
     origin: SpanRecord | None,
 ) -> Verdict:
     """A run or agent hook raised; the tool or agent it was called for is not at fault."""
-    found = st.turn_of(origin) if origin is not None else current_turn(st)
-    agent = (origin.agent if origin is not None else None) or (found.agent if found else None)
-    n = found.number if found else None
+    agent, n = _agent_and_turn(st, origin)
     after = ""
     if origin is not None and origin.kind == "function":
         after = f" (called for tool {quoted(origin.tool_name)}, which is not at fault)"
@@ -212,9 +206,9 @@ def hook_error(
         f"Hook {hook} raised {_where(n)} of agent {quoted(agent)}{after}: {_said(exc)}. An"
         " exception in a hook stops the run; fix the hook or catch its errors."
     )
-    verdict = _failed(st, failures, exc, "agent_error", text, reason="hook", anchor=origin)
-    verdict.agent, verdict.turn = agent, n
-    return verdict
+    return _failed(
+        failures, exc, "agent_error", text, reason="hook", anchor=origin, agent=agent, turn=n
+    )
 
 
 SESSION_VERBS = {
@@ -241,7 +235,14 @@ def session_error(
     )
     if verb == "save":
         text += " The run had its answer, but the caller got the exception and nothing was saved."
-    return _failed(st, failures, exc, "session_error", text, turn=None)
+    return _failed(
+        failures,
+        exc,
+        "session_error",
+        text,
+        agent=last.agent if last else None,
+        turn=last.number if last else None,
+    )
 
 
 def mcp_error(
@@ -258,9 +259,7 @@ def mcp_error(
         # at the next turn only found the closed connection: the call is the cause
         stage, origin = "call", earlier
     server = _mcp_server(st, origin)
-    found = st.turn_of(origin) if origin is not None else current_turn(st)
-    agent = (origin.agent if origin is not None else None) or (found.agent if found else None)
-    n = found.number if found else None
+    agent, n = _agent_and_turn(st, origin)
     where = _where(n)
     if stage == "connect":
         text = (
@@ -277,8 +276,9 @@ def mcp_error(
             f" {_said(exc)}. The server closed the connection or did not answer"
         )
         text += "; the run went on and failed at the next use of the server." if earlier else "."
-    verdict = _failed(st, failures, exc, "mcp_error", text, reason=stage, anchor=origin)
-    verdict.agent, verdict.turn = agent, n
+    verdict = _failed(
+        failures, exc, "mcp_error", text, reason=stage, anchor=origin, agent=agent, turn=n
+    )
     if stage == "call" and origin is not None and origin.kind == "function":
         verdict.tool = origin.tool_name
     return verdict
@@ -325,17 +325,13 @@ def guardrail_error(
         guard = next(
             (s for s in st.spans if s.kind == "guardrail" and s.exception is not None), None
         )
-    found = st.turn_of(guard) if guard is not None else current_turn(st)
-    agent = (guard.agent if guard is not None else None) or (found.agent if found else None)
-    n = found.number if found else None
+    agent, n = _agent_and_turn(st, guard)
     name = quoted(guard.name) if guard is not None else "(unknown)"
     text = (
         f"Guardrail {name} raised {_where(n)} of agent {quoted(agent)} instead of returning a"
         f" result: {_said(exc)}. It did not trip: its own error stopped the run."
     )
-    verdict = _failed(st, failures, exc, "guardrail_error", text, anchor=guard)
-    verdict.agent, verdict.turn = agent, n
-    return verdict
+    return _failed(failures, exc, "guardrail_error", text, anchor=guard, agent=agent, turn=n)
 
 
 def config_error(st: Structure, failures: list[SpanFailure], exc: ExceptionInfo) -> Verdict:
@@ -347,6 +343,4 @@ def config_error(st: Structure, failures: list[SpanFailure], exc: ExceptionInfo)
     if len(outer) > 1 and outer[0].message:
         text += f" ({clip(outer[0].message, 200)})"
     text += "."
-    verdict = _failed(st, failures, exc, "config_error", text, agent=agent, turn=None)
-    verdict.agent, verdict.turn = agent, None
-    return verdict
+    return _failed(failures, exc, "config_error", text, agent=agent)
