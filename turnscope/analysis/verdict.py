@@ -160,9 +160,8 @@ def _retried(st: Structure, span: SpanRecord) -> bool:
     scopes = top_scopes(st)
     if len(scopes) < 2 or span.ended_at is None:
         return False
-    last_root = scopes[-1].root_id or (scopes[-1].agent_ids[0] if scopes[-1].agent_ids else None)
-    root = st.by_id.get(last_root) if last_root else None
-    return root is not None and root.started_at is not None and span.ended_at <= root.started_at
+    started = _scope_start(st, scopes[-1])
+    return started is not None and span.ended_at <= started
 
 
 def _silent_failure(span: SpanRecord) -> SpanFailure | None:
