@@ -4,7 +4,7 @@ Layers, bottom up (a module may import its own layer and the layers below it, ne
 above it, nor a sibling on its own level):
 
     rank  layer     modules                              may import
-    0     base      jsontext, ids, store/engine          nothing of turnscope
+    0     base      jsontext, ids, store/engine, prices  nothing of turnscope
     1     records   records, content                     base
     2     contract  sinks, config                        records, base
     3     analysis  analysis/                            contract, records, base
@@ -39,7 +39,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "turnscope"  # this checkout's
 
 # (layer, rank, modules): the first row whose module or package matches wins
 LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
-    ("base", 0, ("turnscope.jsontext", "turnscope.ids", "turnscope.store.engine")),
+    (
+        "base",
+        0,
+        ("turnscope.jsontext", "turnscope.ids", "turnscope.store.engine", "turnscope.prices"),
+    ),
     ("records", 1, ("turnscope.records", "turnscope.content")),
     ("contract", 2, ("turnscope.sinks", "turnscope.config")),
     ("analysis", 3, ("turnscope.analysis",)),

@@ -21,6 +21,10 @@ EXIT_USAGE = 2
 ENV_JAEGER = "TURNSCOPE_JAEGER_URL"
 
 DB_HELP = "database file or SQLAlchemy URL (default: $TURNSCOPE_DB, else ./turnscope.db)"
+PRICES_HELP = (
+    "TOML price file adding or overriding models' prices, USD per million tokens "
+    "(default: $TURNSCOPE_PRICES; format: docs/cost.md); applies to runs already recorded"
+)
 
 
 class CliError(Exception):
@@ -84,8 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "List recorded runs, newest first, with status, failure category and its reason "
             "(e.g. model_error (rate_limited)); CHECK marks runs with warnings, things to look "
-            "at in a run that looks fine (`turnscope why` lists them). --json rows carry "
-            "reason and warning_count."
+            "at in a run that looks fine (`turnscope why` lists them). COST is what the "
+            "run's model calls cost (genai-prices' bundled prices, or --prices), with ≥ when a "
+            "model's price is unknown. --json rows carry reason, warning_count, cost_usd "
+            "(null when no call is priced) and cost_partial."
         ),
     )
     p.add_argument("--db", help=DB_HELP)
@@ -109,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="only runs started since: 30m, 2h, 7d or an ISO date/time")
     p.add_argument("--limit", type=_positive, default=20, help="how many runs (default 20)")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    p.add_argument("--prices", metavar="FILE", help=PRICES_HELP)
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser(
@@ -117,13 +124,15 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Explain one run: its verdict in one sentence, the category and its reason (e.g. "
             "rate_limited), the exception, the failing agent, turn and span, the evidence, "
-            "recovered errors, warnings (things to look at even in a run that looks fine) and "
-            "the turns. TRACE_ID may be a unique prefix."
+            "recovered errors, warnings (things to look at even in a run that looks fine), "
+            "the cost per agent and turn (and, for a failed run, what was spent after it went "
+            "wrong) and the turns. TRACE_ID may be a unique prefix."
         ),
     )
     p.add_argument("trace_id", metavar="TRACE_ID")
     p.add_argument("--db", help=DB_HELP)
     p.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
+    p.add_argument("--prices", metavar="FILE", help=PRICES_HELP)
     p.set_defaults(func=cmd_why)
 
     add_view_command(sub)
@@ -410,6 +419,8 @@ def demo_otlp_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     """List runs as a table or JSON."""
+    from turnscope.prices import load_book
+    from turnscope.store.costs import add_costs
     from turnscope.store.queries import RunFilter, parse_since
 
     store = _store(args.db)
@@ -425,6 +436,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         since=parse_since(args.since),
     )
     runs = store.list_runs(flt, limit=args.limit)
+    add_costs(store, runs, load_book(args.prices))
     if args.json:
         print(json.dumps(runs, indent=2, ensure_ascii=False, default=str))
         return 0
@@ -456,7 +468,7 @@ def _paint(text: str, code: str | None, color: bool) -> str:
 def render_runs_table(runs: list[dict[str, Any]], color: bool = False) -> str:
     """Runs as an aligned text table."""
     headers = ["STARTED", "STATUS", "CHECK", "CATEGORY", "WORKFLOW", "AGENTS", "TURNS", "ERR"]
-    headers += ["TOKENS", "DURATION", "TRACE ID"]
+    headers += ["TOKENS", "COST", "DURATION", "TRACE ID"]
     rows = []
     for run in runs:
         started = (run["started_at"] or "")[:19].replace("T", " ")
@@ -474,6 +486,7 @@ def render_runs_table(runs: list[dict[str, Any]], color: bool = False) -> str:
                 turns,
                 str(run["error_count"]),
                 _tokens(run["input_tokens"] + run["output_tokens"]),
+                cost_text(run),
                 duration(run["duration_ms"]),
                 run["trace_id"],
             ]
@@ -495,6 +508,15 @@ def render_runs_table(runs: list[dict[str, Any]], color: bool = False) -> str:
     return "\n".join(lines)
 
 
+def cost_text(run: dict[str, Any]) -> str:
+    """A runs row's cost: ``$0.042``, ``≥ $0.042`` (partial), ``?`` (no price known)."""
+    from turnscope.prices import money
+
+    if run.get("cost_usd") is None:
+        return "?" if run.get("cost_partial") else "—"
+    return money(run["cost_usd"], bool(run.get("cost_partial")))
+
+
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -510,15 +532,21 @@ def _tokens(n: int | None) -> str:
 
 def cmd_why(args: argparse.Namespace) -> int:
     """Explain one run."""
+    from turnscope.analysis.cost import run_cost
+    from turnscope.prices import load_book
+
+    book = load_book(args.prices)
     store = _store(args.db)
     trace_id = _resolve_trace_id(store, args.trace_id)
     run = store.get_run(trace_id)
     analysis = store.analysis(trace_id)
     report = why_report(run, analysis)
+    cost = run_cost(analysis, book)
+    report["cost"] = cost.to_dict()
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False, default=str))
     else:
-        print(render_why(report, analysis, color=_color()))
+        print(render_why(report, analysis, color=_color(), cost=cost))
     return 0
 
 
@@ -560,7 +588,7 @@ def why_report(run: dict[str, Any], analysis: Any) -> dict[str, Any]:
     return report
 
 
-def render_why(report: dict[str, Any], analysis: Any, color: bool = False) -> str:
+def render_why(report: dict[str, Any], analysis: Any, color: bool = False, cost: Any = None) -> str:
     """The verdict in words, then evidence, recovered errors, warnings and turns."""
     status = report["status"]
     head = f"{report['trace_id']}  {report['workflow'] or ''}".rstrip()
@@ -576,6 +604,8 @@ def render_why(report: dict[str, Any], analysis: Any, color: bool = False) -> st
         ("span", report["span_id"]),
         ("jaeger", report.get("jaeger_url")),
     ]
+    if cost is not None:
+        facts += cost_facts(cost)
     for key, value in facts:
         if value not in (None, ""):
             lines.append(f"  {key:<10} {value}")
@@ -608,6 +638,15 @@ def render_why(report: dict[str, Any], analysis: Any, color: bool = False) -> st
                 f", {turn.tool_calls} tool call(s), {_tokens(tokens)} tokens, {took}{errors}"
             )
     return "\n".join(lines)
+
+
+def cost_facts(cost: Any) -> list[tuple[str, str | None]]:
+    """The ``why`` lines about money: total, per agent, and the spend after the failure."""
+    facts: list[tuple[str, str | None]] = [("cost", cost.total.text())]
+    if len(cost.by_agent) > 1:
+        facts.append(("by agent", ", ".join(f"{a} {t.text()}" for a, t in cost.by_agent.items())))
+    facts.append(("after fail", cost.after_failure_text()))
+    return facts
 
 
 def _where(warning: dict[str, Any]) -> str:

@@ -107,7 +107,11 @@ async def max_turns_loop(trace_id: str) -> Any:
     agent = Agent(
         name="Researcher",
         tools=[search_docs],
-        model=DemoModel([[call("search_docs", {"query": "refund policy EU"})] for _ in range(6)]),
+        model=DemoModel(
+            [[call("search_docs", {"query": "refund policy EU"})] for _ in range(6)],
+            name="gpt-4o-mini",
+            tokens=(24000, 600),
+        ),
     )
     return await Runner.run(
         agent,

@@ -77,6 +77,8 @@ class DemoModel(Model):
         api: str = "chat",
         tokens: tuple[int, int] = (120, 40),
         record_errors: bool = True,
+        cached_tokens: int = 0,
+        reasoning_tokens: int = 0,
     ) -> None:
         if api not in ("chat", "responses"):
             raise ValueError("api must be 'chat' or 'responses'")
@@ -84,6 +86,9 @@ class DemoModel(Model):
         self.name = name
         self.api = api
         self.tokens = tokens
+        # of the input tokens, read from the provider's prompt cache; of the output, reasoning
+        self.cached_tokens = cached_tokens
+        self.reasoning_tokens = reasoning_tokens
         self.record_errors = record_errors  # False: like old Chat Completions, no SpanError
         self.calls = 0
 
@@ -119,8 +124,10 @@ class DemoModel(Model):
                 input_tokens=inp,
                 output_tokens=out,
                 total_tokens=inp + out,
-                input_tokens_details=_zeros(InputTokensDetails),
-                output_tokens_details=_zeros(OutputTokensDetails),
+                input_tokens_details=_zeros(InputTokensDetails, cached_tokens=self.cached_tokens),
+                output_tokens_details=_zeros(
+                    OutputTokensDetails, reasoning_tokens=self.reasoning_tokens
+                ),
             ),
         )
 
@@ -150,21 +157,27 @@ class DemoModel(Model):
             if self.api == "chat":
                 if include:
                     span.span_data.output = [i.model_dump(exclude_none=True) for i in items]
-                span.span_data.usage = {
-                    "input_tokens": usage.input_tokens,
-                    "output_tokens": usage.output_tokens,
-                }
+                span.span_data.usage = self._span_usage(usage)
                 return items, usage, None
             response = self._response(items)
             if include:
                 span.span_data.response = response
                 span.span_data.input = input
             if hasattr(span.span_data, "usage"):
-                span.span_data.usage = {
-                    "input_tokens": usage.input_tokens,
-                    "output_tokens": usage.output_tokens,
-                }
+                span.span_data.usage = self._span_usage(usage)
             return items, usage, response
+
+    def _span_usage(self, usage: Usage) -> dict[str, Any]:
+        """The span's usage as new SDKs record it (token details only when there are any)."""
+        out: dict[str, Any] = {
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+        }
+        if self.cached_tokens:
+            out["input_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        if self.reasoning_tokens:
+            out["output_tokens_details"] = {"reasoning_tokens": self.reasoning_tokens}
+        return out
 
     async def get_response(
         self,
@@ -205,11 +218,13 @@ class DemoModel(Model):
         )
 
 
-def _zeros(cls: Any) -> Any:
-    """A usage-details object with every required counter at 0 (fields differ by openai
-    version, e.g. ``cache_write_tokens`` is new)."""
+def _zeros(cls: Any, **counts: int) -> Any:
+    """A usage-details object with every required counter at 0 but ``counts`` (fields differ
+    by openai version, e.g. ``cache_write_tokens`` is new)."""
     fields = getattr(cls, "model_fields", {})
-    return cls(**{name: 0 for name, info in fields.items() if info.is_required()})
+    values = {name: 0 for name, info in fields.items() if info.is_required()}
+    values.update({k: v for k, v in counts.items() if k in fields})
+    return cls(**values)
 
 
 def _chat_input(system: str | None, input: Any) -> list[dict[str, Any]]:

@@ -210,14 +210,17 @@ async def support_handoff(trace_id: str) -> Any:
             [
                 [call("lookup_order", {"order_id": "A-1009"})],
                 [text("Your order A-1009 shipped on Nov 20; total $84.10.")],
-            ]
+            ],
+            name="gpt-4o-mini",
+            tokens=(18000, 400),
+            cached_tokens=16384,
         ),
     )
     triage = Agent(
         name="Triage",
         instructions="Route the customer to the right specialist.",
         handoffs=[billing],
-        model=DemoModel([[call("transfer_to_billing")]]),
+        model=DemoModel([[call("transfer_to_billing")]], name="gpt-4o-mini"),
     )
     run_config = config(trace_id, "Customer support", group_id="conv_demo_42")
     return await Runner.run(triage, "Where is my order A-1009?", run_config=run_config)
@@ -236,7 +239,9 @@ async def follow_up_same_conversation(trace_id: str) -> Any:
         name="Billing",
         tools=[lookup_order],
         model=DemoModel(
-            [[text("You're welcome! Anything else about order A-1009?")]], api="responses"
+            [[text("You're welcome! Anything else about order A-1009?")]],
+            api="responses",
+            name="my-finetune",  # a model no price list knows: its cost shows as unknown
         ),
     )
     run_config = config(trace_id, "Customer support", group_id="conv_demo_42")
