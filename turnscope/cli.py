@@ -90,8 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
             "(e.g. model_error (rate_limited)); CHECK marks runs with warnings, things to look "
             "at in a run that looks fine (`turnscope why` lists them). COST is what the "
             "run's model calls cost (genai-prices' bundled prices, or --prices), with ≥ when a "
-            "model's price is unknown. --json rows carry reason, warning_count, cost_usd "
-            "(null when no call is priced) and cost_partial."
+            "model's price is unknown. --json rows carry reason and warning_count, and "
+            "cost_usd (null when no call is priced) and cost_partial."
         ),
     )
     p.add_argument("--db", help=DB_HELP)

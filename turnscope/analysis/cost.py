@@ -89,6 +89,22 @@ class RunCost:
             ),
         }
 
+    def markdown(self) -> list[str]:
+        """The incident report's cost section (Markdown lines)."""
+        lines = ["", "## Cost", "", f"- **Total:** {self.total.text()}"]
+        after = self.after_failure_text()
+        if after:
+            lines.append(f"- **After the failure:** {after}")
+        if self.by_agent:
+            agents = ", ".join(f"{a} {t.text()}" for a, t in self.by_agent.items())
+            lines.append(f"- **By agent:** {agents}")
+        if self.by_turn:
+            turns = ", ".join(
+                f"turn {n if n is not None else '?'} {t.text()}" for n, t in self.by_turn
+            )
+            lines.append(f"- **By turn:** {turns}")
+        return lines
+
     def after_failure_text(self) -> str | None:
         """``$0.31 of $0.40 spent after turn 3, in the loop`` (failed runs with a price)."""
         if self.after_failure is None or not self.total.priced:

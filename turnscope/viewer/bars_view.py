@@ -26,11 +26,11 @@ function el(name, attrs, parent) {
   return node;
 }
 
-function niceStep(max, count) {
-  const raw = Math.max(max, 1) / count;
+function niceStep(max, count, least) {
+  const raw = Math.max(max, least) / count;
   const power = Math.pow(10, Math.floor(Math.log10(raw)));
   const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw);
-  return Math.max(1, step);
+  return Math.max(least, step);
 }
 
 function timeLabel(ms, step) {
@@ -53,17 +53,19 @@ function draw(box, data, setTriggerValue) {
   const x0 = Math.min(...bars.map((b) => b.start)), x1 = Math.max(...bars.map((b) => b.end));
   const totals = new Map();
   for (const b of bars) totals.set(b.start, (totals.get(b.start) || 0) + b.runs);
-  const yStep = niceStep(Math.max(...totals.values()), 4);
+  const least = data.min_step || 1;  // counts step by whole runs; money by fractions
+  const yStep = niceStep(Math.max(...totals.values()), 4, least);
   const yMax = Math.max(yStep, Math.ceil(Math.max(...totals.values()) / yStep) * yStep);
   const x = (t) => left + ((t - x0) / Math.max(x1 - x0, 1)) * plotW;
   const y = (v) => top + plotH - (v / yMax) * plotH;
 
   const svg = el("svg", { width, height, role: "img", "aria-label": data.title });
   const axes = el("g", { class: "axis" }, svg);
-  for (let v = 0; v <= yMax; v += yStep) {
+  for (let i = 0; i * yStep <= yMax * (1 + 1e-9); i += 1) {
+    const v = i * yStep;
     el("line", { x1: left, x2: width - right, y1: y(v), y2: y(v) }, axes);
     el("text", { x: left - 6, y: y(v), "text-anchor": "end", dy: "0.32em" }, axes).textContent =
-      v.toLocaleString();
+      (data.prefix || "") + (least < 1 ? String(parseFloat(v.toPrecision(3))) : v.toLocaleString());
   }
   const xStep = STEPS.find((s) => (x1 - x0) / s <= Math.max(2, Math.floor(plotW / 110))) ||
     STEPS[STEPS.length - 1];
@@ -170,11 +172,14 @@ def bars_view(
     key: str,
     on_click: Callable[[str, str], None],
     height: int = 240,
+    min_step: float = 1,
+    prefix: str = "",
 ) -> None:
     """Stacked bars: each of ``bars`` has ``start`` and ``end`` (epoch ms), ``bucket`` (an id
     sent back on click), ``series``, ``runs`` and ``tip`` (the tooltip), in stacking order
     within a bucket. ``legend`` lists (series, label); clicking a bar calls
-    ``on_click(bucket, series)``."""
+    ``on_click(bucket, series)``. ``runs`` may be another amount: ``min_step`` is the
+    smallest axis step (fractions for money) and ``prefix`` goes before axis labels ("$")."""
 
     def clicked() -> None:
         value = getattr(st.session_state.get(key), "bar", None)
@@ -189,6 +194,8 @@ def bars_view(
             "legend": [list(item) for item in legend],
             "title": title,
             "height": height,
+            "min_step": min_step,
+            "prefix": prefix,
         },
         on_bar_change=clicked,
     )

@@ -10,6 +10,7 @@ from turnscope import content
 from turnscope.records import MODEL_KINDS, SpanRecord
 
 if TYPE_CHECKING:
+    from turnscope.analysis.cost import RunCost
     from turnscope.analysis.verdict import Analysis
 
 STATUS_BADGES = {
@@ -248,7 +249,12 @@ def run_export(run: dict[str, Any], analysis: Analysis) -> dict[str, Any]:
 
 
 def incident_report(
-    run: dict[str, Any], analysis: Analysis, *, link: str | None = None, jaeger: str | None = None
+    run: dict[str, Any],
+    analysis: Analysis,
+    *,
+    link: str | None = None,
+    jaeger: str | None = None,
+    cost: RunCost | None = None,
 ) -> str:
     """A self-contained Markdown incident report of one run: verdict, evidence, the failing
     turn, recovered errors, warnings and the turn list."""
@@ -301,6 +307,8 @@ def incident_report(
             where = warning_where(warning.agent, warning.turn, warning.span_id)
             where = f" ({where})" if where else ""
             lines.append(f"- **{warning.kind}**{where}: {warning.message}")
+    if cost is not None:
+        lines += cost.markdown()
     if analysis.loops:
         lines += ["", "## Repeated identical tool calls", ""]
         for loop in analysis.loops:

@@ -15,7 +15,7 @@ import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
 from turnscope.analysis.summary import awaiting_approval
-from turnscope.viewer import data
+from turnscope.viewer import cost_view, data
 from turnscope.viewer.app import RUN_PAGE, RUNS_PAGE
 from turnscope.viewer.format import (
     STATUS_COLORS,
@@ -116,8 +116,10 @@ def _body(run: dict[str, Any], analysis: Analysis) -> None:
     by_id = analysis.structure.by_id
     _focus_index(analysis)
     _header(run, analysis)
-    _verdict_card(run, analysis)
-    _actions(run, analysis)
+    cost = cost_view.of_run(analysis)
+    _verdict_card(run, analysis, cost)
+    _actions(run, analysis, cost)
+    cost_view.section(cost)
     focus = st.query_params.get(SPAN_KEY)
     if focus not in by_id:
         focus = None
@@ -222,7 +224,7 @@ def _picked() -> None:
         st.query_params.pop(SPAN_KEY, None)
 
 
-def _verdict_card(run: dict[str, Any], analysis: Analysis) -> None:
+def _verdict_card(run: dict[str, Any], analysis: Analysis, cost: Any = None) -> None:
     verdict = analysis.verdict
     failed = verdict.status in ("failed", "incomplete")
     with st.container(border=True, key="verdict_card"):
@@ -240,6 +242,8 @@ def _verdict_card(run: dict[str, Any], analysis: Analysis) -> None:
         shown = [(k, v) for k, v in facts if v not in (None, "")]
         if shown:
             st.markdown(" · ".join(f"**{k}:** `{v}`" for k, v in shown))
+        if cost is not None:
+            cost_view.verdict_lines(cost)
         if verdict.evidence:
             st.markdown("**Evidence**")
             for i, item in enumerate(verdict.evidence):
@@ -294,7 +298,7 @@ def _run_link(trace_id: str) -> str:
     return f"{base}?trace_id={quote(trace_id)}" if base else f"?trace_id={quote(trace_id)}"
 
 
-def _actions(run: dict[str, Any], analysis: Analysis) -> None:
+def _actions(run: dict[str, Any], analysis: Analysis, cost: Any = None) -> None:
     trace_id = run["trace_id"]
     jump = first_error_span(analysis)
     jaeger = jaeger_link(data.jaeger_url(), trace_id, st.query_params.get(SPAN_KEY))
@@ -323,7 +327,7 @@ def _actions(run: dict[str, Any], analysis: Analysis) -> None:
         )
         st.download_button(
             "Incident report (Markdown)",
-            data=lambda: incident_report(run, analysis, link=link, jaeger=jaeger),
+            data=lambda: incident_report(run, analysis, link=link, jaeger=jaeger, cost=cost),
             file_name=f"{trace_id}.md",
             mime="text/markdown",
             icon=":material/description:",

@@ -17,7 +17,7 @@ import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
 from turnscope.records import ALL_REASONS, CATEGORIES, STATUSES
-from turnscope.viewer import data
+from turnscope.viewer import cost_view, data
 from turnscope.viewer.app import RUN_PAGE
 from turnscope.viewer.bars_view import bars_view
 from turnscope.viewer.filters import (
@@ -126,7 +126,14 @@ def _render(store: Any, url: str) -> None:
 
     figures = data.summary(url, version, key)
     _headline(figures)
-    _chart(data.time_buckets(url, version, key))
+    buckets = data.time_buckets(url, version, key)
+    money = cost_view.figures(url, version, key, buckets["bucket_seconds"])
+    cost_view.headline(money)
+    runs_chart, cost_chart = st.columns([3, 2])
+    with runs_chart:
+        _chart(buckets)
+    with cost_chart:
+        cost_view.chart(money, buckets["bucket_seconds"])
 
     total = figures["runs"]
     pages = max(1, -(-total // PAGE_SIZE))
@@ -135,6 +142,7 @@ def _render(store: Any, url: str) -> None:
         st.session_state["page"] = 1
     page = st.pagination(pages, key="page", bind="query-params", max_visible_pages=9)
     rows = data.list_runs(url, version, key, PAGE_SIZE, (page - 1) * PAGE_SIZE, filters.sort)
+    rows = cost_view.with_costs(url, version, rows)
     with page_box:
         _table(rows, total, page)
 
@@ -487,6 +495,7 @@ def _table(rows: list[dict[str, Any]], total: int, page: int) -> None:
             "Fatal": [r["fatal_error_count"] for r in rows],
             "Recovered": [r["recovered_error_count"] for r in rows],
             "Tokens": [(r["input_tokens"] or 0) + (r["output_tokens"] or 0) for r in rows],
+            "Cost": [cost_view.cell(r) for r in rows],
             "Duration": [duration(r["duration_ms"]) for r in rows],
             "Started": [local_time(r["started_at"], offset) for r in rows],
             "Workflow": [r["workflow"] or "" for r in rows],
@@ -520,6 +529,7 @@ def _table(rows: list[dict[str, Any]], total: int, page: int) -> None:
             "Fatal": cc.NumberColumn(help="errors that ended the run"),
             "Recovered": cc.NumberColumn(help="errors the run survived"),
             "Tokens": cc.NumberColumn(format="localized"),
+            "Cost": cc.TextColumn(help="priced model calls; ≥ when a model's price is unknown"),
             "Link": cc.LinkColumn(display_text="open ↗", help="the run page, in a new tab"),
         },
     )
