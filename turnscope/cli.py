@@ -89,8 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
             "List recorded runs, newest first, with status, failure category and its reason "
             "(e.g. model_error (rate_limited)); CHECK marks runs with warnings, things to look "
             "at in a run that looks fine (`turnscope why` lists them). COST is what the "
-            "run's model calls cost (genai-prices' bundled prices, or --prices), with ≥ when a "
-            "model's price is unknown. --json rows carry reason and warning_count, and "
+            "run's model calls cost (genai-prices' bundled prices, or --prices): ≥ when some "
+            "model's price is unknown, ? when no call's is known (`why` names the models). "
+            "--json rows carry reason and warning_count, and "
             "cost_usd (null when no call is priced) and cost_partial."
         ),
     )
@@ -177,6 +178,7 @@ def add_view_command(sub: Any) -> None:
         action="store_true",
         help="also open the viewer in a web browser on this machine",
     )
+    p.add_argument("--prices", metavar="FILE", help=PRICES_HELP)
     p.set_defaults(func=cmd_view)
 
 
@@ -197,6 +199,11 @@ def cmd_view(args: argparse.Namespace) -> int:
         print(f"turnscope: warning: {exc}", file=sys.stderr)
     env = dict(os.environ)
     env[ENV_DB] = url  # the database goes in the environment, never through a shell
+    if args.prices:
+        from turnscope.prices import ENV_PRICES, load_book
+
+        load_book(args.prices)  # a bad file: one line and exit 2, before the server starts
+        env[ENV_PRICES] = os.path.abspath(args.prices)
     jaeger = args.jaeger_url or os.environ.get(ENV_JAEGER)
     if jaeger:
         env[ENV_JAEGER] = jaeger
