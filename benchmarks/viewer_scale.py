@@ -554,6 +554,17 @@ def measure_queries(path: Path, picks: dict[str, Any]) -> list[tuple[str, float,
         lambda: store.failure_groups(RunFilter()),
         lambda r: f"{len(r['groups'])} groups of {r['total']:,} runs",
     )
+    from turnscope.prices import load_book
+    from turnscope.store.costs import cost_figures, run_totals
+
+    prices = load_book(None)
+    page = [r["trace_id"] for r in store.list_runs(base, limit=50)]
+    add("runs page: cost of page 1 (50 runs)", lambda: run_totals(store, page, prices))
+    add(
+        "runs page: cost figures and chart (newest 2,000 runs)",
+        lambda: cost_figures(store, base, prices),
+        lambda r: f"total {r.total.text()}, p95 ${r.p95:.4f}" if r.p95 is not None else "",
+    )
     for label, trace_id in (("failed run", picks["max_turns"]), ("2,002-span run", picks["huge"])):
         add(
             f"run page ({label}): row + spans + analysis",

@@ -210,3 +210,15 @@ def test_money_spent_after_a_max_turns_loop_began(
     assert main(["why", row["trace_id"], "--db", str(db_path)]) == 0
     out = capsys.readouterr().out
     assert f"{money(3 * one)} of {money(4 * one)} spent after turn 1, in the loop" in out
+
+
+@pytest.mark.postgres
+def test_cost_on_postgresql_reads_the_cached_tokens_inside_the_usage_json(
+    pg_url: str, make_recorder: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = DemoModel(
+        [[text("Hi.")]], name="gpt-4o-mini", tokens=(50_000, 1_000), cached_tokens=30_000
+    )
+    _record(pg_url, make_recorder, Agent(name="Solo", model=model), "on postgres")
+    row = _cli(capsys, "runs", "--db", pg_url, "--json")[0]
+    assert row["cost_usd"] == float(_library("gpt-4o-mini", 50_000, 30_000, 1_000, 0))

@@ -140,7 +140,7 @@ def call_of(span: SpanRecord) -> Call | None:
     span, or a call that reported no tokens: a failed request costs nothing known)."""
     if span.kind not in MODEL_KINDS:
         return None
-    if span.input_tokens is None and span.output_tokens is None:
+    if not (span.input_tokens or span.output_tokens):
         return None
     cached, reasoning = usage_counts(span.data.get("usage"))
     return make_call(

@@ -65,6 +65,8 @@ def calls_by_run(store: Store, trace_ids: Sequence[str]) -> dict[str, list[Call]
                 .order_by(SpanRow.trace_id, SpanRow.started_at, SpanRow.seq)
             )
             for trace_id, model, inp, out_, cached, reasoning, started in conn.execute(query):
+                if not (inp or out_):
+                    continue  # a call that failed before the provider answered
                 call = make_call(
                     model, inp, out_, _int(cached), _int(reasoning), from_db_time(started)
                 )
