@@ -54,7 +54,15 @@ from turnscope.viewer.serve import wait_healthy
 SPAN_COLUMNS = [c.name for c in SpanRow.__table__.columns]
 RUN_COLUMNS = [c.name for c in Run.__table__.columns]
 JSON_SPAN = {"error_data", "data", "exception"}
-JSON_RUN = {"metadata", "evidence", "recovered_errors", "exception_detail", "agents", "warnings"}
+JSON_RUN = {
+    "metadata",
+    "evidence",
+    "recovered_errors",
+    "exception_detail",
+    "agents",
+    "warnings",
+    "ending",
+}
 EPOCH = datetime(2026, 10, 25, tzinfo=timezone.utc)
 PROCESS_ID = "bench0000000000"
 WORKFLOWS = ["Customer support", "Research", "Checkout", "Reporting", "Inventory", "Content"]

@@ -16,6 +16,7 @@ million tokens::
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -234,17 +235,18 @@ def _token_rates(found: tuple[str | None, str], minute: datetime) -> Rates | Non
 
 
 def money(usd: float | Decimal | None, partial: bool = False) -> str:
-    """``$0.042``, ``≥ $0.042`` for a partial total, ``—`` for none: cents for a dollar or
-    more, three significant figures below."""
+    """``$0.0119``, ``≥ $0.0119`` for a partial total, ``—`` for none: cents from ten cents
+    up, three significant figures below."""
     if usd is None:
         return "—"
     value = float(usd)
-    if value >= 1:
+    if value >= 0.1:
         text = f"${value:,.2f}"
     elif value == 0:
         text = "$0"
-    elif value >= 0.001:
-        text = f"${value:.3g}" if value < 0.01 else f"${value:.3f}".rstrip("0").rstrip(".")
+    elif value < 1e-8:
+        text = "<$0.00000001"
     else:
-        text = f"${value:.2g}"
+        digits = 2 - math.floor(math.log10(value))  # three significant figures
+        text = "$" + f"{value:.{digits}f}".rstrip("0").rstrip(".")
     return ("≥ " if partial else "") + text
