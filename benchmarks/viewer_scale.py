@@ -569,7 +569,7 @@ def measure_queries(path: Path, picks: dict[str, Any]) -> list[tuple[str, float,
     page = [r["trace_id"] for r in store.list_runs(base, limit=50)]
     add("runs page: cost of page 1 (50 runs)", lambda: run_totals(store, page, prices))
     add(
-        "runs page: cost figures and chart (newest 2,000 runs)",
+        "runs page: cost figures and chart (newest 1,000 runs)",
         lambda: cost_figures(store, base, prices),
         lambda r: f"total {r.total.text()}, p95 ${r.p95:.4f}" if r.p95 is not None else "",
     )

@@ -25,7 +25,7 @@ from turnscope.store.runfilter import RunFilter
 if TYPE_CHECKING:
     from turnscope.store.queries import Store
 
-COST_SAMPLE = 2000  # runs priced for the runs page's figures and chart (the newest first)
+COST_SAMPLE = 1000  # runs priced for the runs page's figures and chart (the newest first)
 _CHUNK = 500  # trace ids per IN (...) list
 
 
