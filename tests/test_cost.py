@@ -21,6 +21,7 @@ from turnscope.demo.model import DemoModel, call, text
 from turnscope.prices import load_book, money
 from turnscope.store.costs import conversation_cost
 from turnscope.store.queries import Store
+from turnscope.viewer.format import incident_report
 
 
 @function_tool
@@ -209,7 +210,16 @@ def test_money_spent_after_a_max_turns_loop_began(
     assert cost["after_failure_usd"] == pytest.approx(3 * one)
     assert main(["why", row["trace_id"], "--db", str(db_path)]) == 0
     out = capsys.readouterr().out
-    assert f"{money(3 * one)} of {money(4 * one)} spent after turn 1, in the loop" in out
+    sentence = f"{money(3 * one)} of {money(4 * one)} spent after turn 1, in the loop"
+    assert sentence in out
+    store = Store(str(db_path))  # the incident report says it too
+    try:
+        analysis = store.analysis(row["trace_id"])
+        run = store.get_run(row["trace_id"])
+    finally:
+        store.close()
+    report = incident_report(run, analysis, cost=run_cost(analysis, load_book()))
+    assert "## Cost" in report and f"**After the failure:** {sentence}" in report
 
 
 @pytest.mark.postgres
