@@ -168,7 +168,7 @@ def _resolve(model: str) -> tuple[str | None, str] | None:
     for provider, ref in candidates:
         try:
             calc_price(probe, ref, provider_id=provider)
-        except (LookupError, ValueError):
+        except Exception:  # LookupError for an unknown name; nothing else may break a page
             continue
         return provider, ref
     return None
@@ -201,7 +201,7 @@ def _library_price(call: Call) -> Decimal | None:
         return calc_price(
             usage, ref, provider_id=provider, genai_request_timestamp=when
         ).total_price
-    except (LookupError, ValueError):
+    except Exception:  # a price we cannot compute is unknown, never an error on a page
         return None
 
 
@@ -218,7 +218,7 @@ def _token_rates(found: tuple[str | None, str], minute: datetime) -> Rates | Non
     try:
         _prov, model = get_snapshot().find_provider_model(ref, None, provider, None)
         prices = model.get_prices(minute)
-    except (LookupError, ValueError):
+    except Exception:
         return None
     token_keys = {k: v for k, v in vars(prices).items() if v is not None and k.endswith("_mtok")}
     if not set(token_keys) <= _LINEAR_KEYS | {"cache_write_mtok"}:
