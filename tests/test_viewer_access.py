@@ -1,0 +1,213 @@
+"""Who may see the viewer, in a real browser (Playwright driving Debian's headless Chromium):
+`turnscope view --auth token` and `--auth oidc` (Streamlit's st.login against a small local
+OpenID Connect provider). "No data" is checked on what the server sends, every websocket
+frame the browser receives, not only on the screen; and database credentials never reach the
+page or the server's log. The refusal to listen beyond this machine without access control
+is in test_cli_errors.py style, without a browser: tests/test_viewer_bind.py.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("streamlit")
+
+from support.viewer import ViewerServer, demo_database
+
+from turnscope.store.queries import Store
+from turnscope.viewer.access import COOKIE, cookie_value
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("TURNSCOPE_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+ARGS += ["--disable-background-networking", "--disable-component-update", "--no-first-run"]
+WAIT_MS = 60_000
+TOKEN = "tok-" + "Zq7" * 12  # what TURNSCOPE_VIEW_TOKEN holds in these tests
+PROMPT = "needs its access token"
+DATA = re.compile(r"Runs 1–\d+ of \d+\.")  # the runs page drew its list
+
+
+def _skip_browser() -> bool:
+    return os.environ.get("TURNSCOPE_SKIP_BROWSER", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Headless Chromium (Debian's), never a downloaded one."""
+    if _skip_browser():
+        pytest.skip("TURNSCOPE_SKIP_BROWSER is set")
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        pytest.fail(f"chromium not found at {CHROMIUM}: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return demo_database(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def secrets_of_db(demo_db: Path) -> list[str]:
+    """What must not reach a browser that was not let in: every trace id and workflow name
+    of the demo's runs and the database's path."""
+    store = Store(os.fspath(demo_db))
+    try:
+        rows = store.list_runs(limit=1000)
+    finally:
+        store.close()
+    names = {r["workflow"] for r in rows if len(r["workflow"] or "") >= 5}
+    return [str(demo_db), demo_db.name, *names, *(r["trace_id"] for r in rows)]
+
+
+@pytest.fixture(scope="module")
+def token_server(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """`turnscope view --auth token` on 127.0.0.1 with a known $TURNSCOPE_VIEW_TOKEN."""
+    viewer = ViewerServer(
+        demo_db,
+        args=("--auth", "token"),
+        env={"TURNSCOPE_VIEW_TOKEN": TOKEN},
+        log_dir=tmp_path_factory.mktemp("token-viewer"),
+    )
+    try:
+        viewer.wait()
+        yield viewer
+    finally:
+        viewer.stop()
+
+
+class Tab:
+    """A page in its own browser context that keeps every websocket frame it receives."""
+
+    def __init__(self, browser: Any, context: Any = None) -> None:
+        self.context = context or browser.new_context(viewport={"width": 1400, "height": 1000})
+        self.page = self.context.new_page()
+        self.frames: list[bytes] = []
+        self.page.on("websocket", self._socket)
+
+    def _socket(self, ws: Any) -> None:
+        def keep(payload: Any) -> None:
+            self.frames.append(payload if isinstance(payload, bytes) else payload.encode())
+
+        ws.on("framereceived", keep)
+
+    def goto(self, url: str) -> None:
+        self.page.goto(url)
+        self.page.locator('[data-testid="stMain"]').wait_for(timeout=WAIT_MS)
+
+    def see(self, text: str | re.Pattern[str]) -> None:
+        self.page.get_by_text(text).first.wait_for(timeout=WAIT_MS)
+        self.settled()
+
+    def settled(self) -> None:
+        self.page.wait_for_timeout(300)
+        self.page.locator('[data-testid="stStatusWidget"]').wait_for(
+            state="hidden", timeout=WAIT_MS
+        )
+
+    def leaked(self, needles: list[str]) -> list[str]:
+        """The needles found in any frame received so far."""
+        data = b"\n".join(self.frames)
+        return [n for n in needles if n.encode() in data]
+
+    def cookie(self) -> str | None:
+        return next((c["value"] for c in self.context.cookies() if c["name"] == COOKIE), None)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def test_without_the_token_no_data_reaches_the_browser(
+    token_server: ViewerServer, chromium: Any, secrets_of_db: list[str]
+) -> None:
+    """The runs page, a run's deep link, the failures page and a wrong token: each draws the
+    login prompt only; no frame the browser receives holds a trace id, a workflow name or the
+    database's path, and no cookie is set."""
+    tab = Tab(chromium)
+    try:
+        trace_id = secrets_of_db[-1]
+        for path in ("/", f"/run?trace_id={trace_id}", "/failures", "/?token=wrong-token"):
+            tab.goto(token_server.url + path)
+            tab.see(PROMPT)
+        tab.see("Wrong token.")
+        assert tab.page.get_by_text(DATA).count() == 0
+        assert tab.frames, "no websocket frames were seen: the check would prove nothing"
+        assert tab.leaked(secrets_of_db) == []
+        assert tab.leaked(["Database:", TOKEN, cookie_value(TOKEN)]) == []
+        assert tab.cookie() is None
+    finally:
+        tab.close()
+
+
+def test_the_token_in_the_url_once_then_the_cookie(
+    token_server: ViewerServer, chromium: Any, secrets_of_db: list[str]
+) -> None:
+    """`/?token=...` opens the viewer, leaves the address bar and sets a cookie holding an
+    HMAC of the token (not the token); a later visit without the token is let in by that
+    cookie alone; a forged cookie is not."""
+    tab = Tab(chromium)
+    try:
+        tab.goto(f"{token_server.url}/?token={TOKEN}")
+        tab.see(DATA)
+        assert "token=" not in tab.page.url
+        assert tab.cookie() == cookie_value(TOKEN) and TOKEN not in (tab.cookie() or "")
+        assert tab.leaked(secrets_of_db[-3:]), "the runs reached the browser that was let in"
+
+        later = Tab(chromium, context=tab.context)  # a new tab of the same browser profile
+        trace_id = secrets_of_db[-1]
+        later.goto(f"{token_server.url}/run?trace_id={trace_id}")
+        later.see(trace_id)
+        assert later.page.get_by_text(PROMPT).count() == 0
+    finally:
+        tab.close()
+
+    forged = Tab(chromium)
+    try:
+        forged.context.add_cookies(
+            [{"name": COOKIE, "value": cookie_value("not-the-token"), "url": token_server.url}]
+        )
+        forged.goto(token_server.url + "/")
+        forged.see(PROMPT)
+        assert forged.leaked(secrets_of_db) == []
+    finally:
+        forged.close()
+
+
+def test_the_token_typed_into_the_prompt(
+    token_server: ViewerServer, chromium: Any, secrets_of_db: list[str]
+) -> None:
+    """A wrong token typed into the prompt is refused; the right one opens the viewer and
+    sets the cookie. The server's log shows the token once: the URL printed at start."""
+    tab = Tab(chromium)
+    try:
+        tab.goto(token_server.url + "/")
+        field = tab.page.get_by_label("Access token")
+        field.fill("nope")
+        tab.page.get_by_role("button", name="Open the viewer").click()
+        tab.see("Wrong token.")
+        assert tab.leaked(secrets_of_db) == []
+        field.fill(TOKEN)
+        tab.page.get_by_role("button", name="Open the viewer").click()
+        tab.see(DATA)
+        assert tab.cookie() == cookie_value(TOKEN)
+    finally:
+        tab.close()
+    log = token_server.log.read_text()
+    opened = [line for line in log.splitlines() if TOKEN in line]
+    assert opened == [f"turnscope: open http://127.0.0.1:{token_server.port}/?token={TOKEN}"]
+    assert "token required" in log and "warm-up skipped" not in log, log
+    assert "error box" not in log and "Traceback" not in log, log
