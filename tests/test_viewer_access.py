@@ -211,3 +211,59 @@ def test_the_token_typed_into_the_prompt(
     assert opened == [f"turnscope: open http://127.0.0.1:{token_server.port}/?token={TOKEN}"]
     assert "token required" in log and "warm-up skipped" not in log, log
     assert "error box" not in log and "Traceback" not in log, log
+
+
+@pytest.fixture(scope="module")
+def oidc(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A local OpenID Connect provider and `turnscope view --auth oidc` configured for it in
+    a secrets file of its own (``--secrets``)."""
+    pytest.importorskip("authlib")
+    from support.net import free_port
+    from support.oidc_provider import OidcProvider
+
+    folder = tmp_path_factory.mktemp("oidc-viewer")
+    port = free_port()
+    redirect = f"http://127.0.0.1:{port}/oauth2callback"
+    provider = OidcProvider("turnscope-viewer", "client-secret-for-tests", redirect).start()
+    secrets = folder / "secrets.toml"
+    secrets.write_text(
+        "[auth]\n"
+        f'redirect_uri = "{redirect}"\n'
+        'cookie_secret = "cookie-secret-for-tests-0123456789"\n'
+        f'client_id = "{provider.client_id}"\n'
+        f'client_secret = "{provider.client_secret}"\n'
+        f'server_metadata_url = "{provider.metadata_url}"\n'
+    )
+    viewer = ViewerServer(
+        demo_db, args=("--auth", "oidc", "--secrets", str(secrets)), log_dir=folder, port=port
+    )
+    try:
+        viewer.wait()
+        yield viewer, provider
+    finally:
+        viewer.stop()
+        provider.stop()
+
+
+def test_an_openid_connect_login(
+    oidc: tuple[ViewerServer, Any], chromium: Any, secrets_of_db: list[str]
+) -> None:
+    """Before login: a "Log in" button and no data on the websocket. A click goes to the
+    provider, which signs the test user in and sends the browser back with a code; Streamlit
+    trades it for an RS256 id_token, checks it against the provider's keys, and the viewer
+    opens with the user named in the sidebar."""
+    viewer, provider = oidc
+    tab = Tab(chromium)
+    try:
+        tab.goto(viewer.url + "/")
+        tab.see("This viewer needs you to log in.")
+        assert tab.leaked(secrets_of_db) == []
+        tab.page.get_by_role("button", name="Log in").click()
+        tab.see(DATA)
+        assert provider.logins == 1 and provider.errors == []
+        tab.see("Signed in as ada@example.test")
+        assert tab.leaked(secrets_of_db[-3:])
+    finally:
+        tab.close()
+    log = viewer.log.read_text()
+    assert "OpenID Connect" in log and "client-secret-for-tests" not in log, log

@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
+import authlib.deprecate  # noqa: F401  (importing it adds an "always" filter for its warnings)
+
 with warnings.catch_warnings():  # Authlib 1.7+ points to joserfc; Streamlit itself uses this
     warnings.simplefilter("ignore")
     from authlib.jose import JsonWebKey, jwt
