@@ -267,3 +267,41 @@ def test_an_openid_connect_login(
         tab.close()
     log = viewer.log.read_text()
     assert "OpenID Connect" in log and "client-secret-for-tests" not in log, log
+
+
+@pytest.mark.postgres
+def test_database_credentials_never_reach_the_page_or_the_log(
+    pg_url: str, chromium: Any, tmp_path: Path
+) -> None:
+    """A PostgreSQL URL with a password: the sidebar shows it masked, and neither the page
+    (every websocket frame), nor an error about the database, nor the start lines, nor
+    Streamlit's log ever hold the password."""
+    from diagnosed import write_diagnosed
+
+    write_diagnosed(pg_url)
+    password = "pw-S3cret-9f1x"
+    good = pg_url.replace("postgres@", f"postgres:{password}@", 1)
+    bad = good.rsplit("/", 1)[0] + "/no_such_database"
+    for db, expect in ((good, DATA), (bad, "Cannot open the database")):
+        viewer = ViewerServer(
+            db, args=("--auth", "token"), env={"TURNSCOPE_VIEW_TOKEN": TOKEN}, log_dir=tmp_path
+        )
+        tab = Tab(chromium)
+        try:
+            viewer.wait()
+            tab.goto(f"{viewer.url}/?token={TOKEN}")
+            tab.see(expect)
+            if db == good:
+                tab.see("postgres:***@")  # the sidebar names the database, masked
+            else:  # the error on another page too
+                tab.goto(f"{viewer.url}/failures")
+                tab.see(expect)
+            assert tab.frames and tab.leaked([password]) == []
+            assert password not in tab.page.content()
+        finally:
+            tab.close()
+            viewer.stop()
+        log = viewer.log.read_text()
+        assert "turnscope viewer on http://127.0.0.1" in log and "postgres:***@" in log, log
+        assert password not in log, log
+    assert "no_such_database" in log  # the warning at start named the database, masked
