@@ -76,3 +76,10 @@ def test_oidc_needs_a_complete_auth_section_and_never_prints_its_values(
     err = capsys.readouterr().err
     assert "lacks server_metadata_url, redirect_uri, cookie_secret" in err, err
     assert "DO-NOT-PRINT-ME" not in err and err.count("\n") == 1
+
+
+def test_streamlit_is_not_asked_to_look_up_an_external_address() -> None:
+    """On 0.0.0.0 Streamlit's welcome lines ask a public service for the external IP; turnscope
+    prints its own start lines, so the welcome is off."""
+    command = cli.view_command("0.0.0.0", 8501)
+    assert command[command.index("--logger.hideWelcomeMessage") + 1] == "true"

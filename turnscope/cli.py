@@ -306,6 +306,10 @@ def view_command(host: str, port: int, *, headless: bool = True) -> list[str]:
         "viewer",
         "--server.enableStaticServing",  # the timeline's plotly.js (viewer/static)
         "true",
+        # turnscope prints where it listens; Streamlit's welcome lines would, on 0.0.0.0, ask
+        # a public service for this machine's external IP
+        "--logger.hideWelcomeMessage",
+        "true",
     ]
 
 
