@@ -124,8 +124,14 @@ class Tab:
         data = b"\n".join(self.frames)
         return [n for n in needles if n.encode() in data]
 
-    def cookie(self) -> str | None:
-        return next((c["value"] for c in self.context.cookies() if c["name"] == COOKIE), None)
+    def cookie(self, wait: bool = False) -> str | None:
+        """The viewer's cookie in this context (``wait``: until the page's script set it)."""
+        for _ in range(50 if wait else 1):
+            found = [c["value"] for c in self.context.cookies() if c["name"] == COOKIE]
+            if found:
+                return found[0]
+            self.page.wait_for_timeout(200)
+        return None
 
     def close(self) -> None:
         self.context.close()
@@ -164,7 +170,7 @@ def test_the_token_in_the_url_once_then_the_cookie(
         tab.goto(f"{token_server.url}/?token={TOKEN}")
         tab.see(DATA)
         assert "token=" not in tab.page.url
-        assert tab.cookie() == cookie_value(TOKEN) and TOKEN not in (tab.cookie() or "")
+        assert tab.cookie(wait=True) == cookie_value(TOKEN) and TOKEN not in (tab.cookie() or "")
         assert tab.leaked(secrets_of_db[-3:]), "the runs reached the browser that was let in"
 
         later = Tab(chromium, context=tab.context)  # a new tab of the same browser profile
@@ -203,7 +209,7 @@ def test_the_token_typed_into_the_prompt(
         field.fill(TOKEN)
         tab.page.get_by_role("button", name="Open the viewer").click()
         tab.see(DATA)
-        assert tab.cookie() == cookie_value(TOKEN)
+        assert tab.cookie(wait=True) == cookie_value(TOKEN)
     finally:
         tab.close()
     log = token_server.log.read_text()

@@ -116,12 +116,14 @@ def _gate_token() -> None:
     if not st.session_state.get(_SESSION_KEY):
         _token_prompt(token)
         st.stop()
-    if st.session_state.pop(_SET_COOKIE, False):
+    if st.session_state.get(_SET_COOKIE):
+        # on every run of this session, not once: a run superseded by a rerun takes its
+        # elements away, perhaps before the browser ran the script
         _set_cookie(token)
 
 
 def _admit() -> None:
-    """Remember this session; its next run past the gate gives the browser the cookie."""
+    """Remember this session; its runs past the gate give the browser the cookie."""
     import streamlit as st
 
     st.session_state[_SESSION_KEY] = True
@@ -139,11 +141,12 @@ def _set_cookie(token: str) -> None:
         " + (location.protocol === 'https:' ? '; Secure' : '');</script>"
     )
     try:
-        st.html(script, unsafe_allow_javascript=True)
+        st.sidebar.html(script, unsafe_allow_javascript=True)
     except TypeError:  # an older Streamlit runs no script in st.html; an iframe of the page's
         from streamlit.components.v1 import html  # own origin sets the cookie as well
 
-        html(script, height=0)
+        with st.sidebar:
+            html(script, height=0)
 
 
 def _token_prompt(token: str) -> None:
