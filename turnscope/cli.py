@@ -146,23 +146,62 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_view_command(sub: Any) -> None:
     """Register ``turnscope view``."""
+    from turnscope.viewer.access import ENV_TOKEN, MODES  # no Streamlit
+
     p = sub.add_parser(
         "view",
         help="open the Streamlit viewer on a database (read-only)",
         description=(
             "Browse runs (failures first, filters in the URL), follow a run turn by turn, and "
             "see failure causes grouped across runs. The database is opened read-only; the "
-            "server listens on 127.0.0.1 unless --host says otherwise. At start it opens its "
-            "own runs page once (imports, cold queries) and then prints 'turnscope: viewer "
-            "ready on URL'. Needs the viewer extra: pip install 'turnscope[viewer]'."
+            "server listens on 127.0.0.1 unless --host says otherwise; any other address "
+            "needs access control (--auth). At start it opens its own runs page once "
+            "(imports, cold queries) and then prints 'turnscope: viewer ready on URL'. Needs "
+            "the viewer extra: pip install 'turnscope[viewer]'."
         ),
-        epilog="Example: turnscope view --db demo.db --port 8502",
+        epilog=(
+            "Examples: turnscope view --db demo.db --port 8502; "
+            "turnscope view --host 0.0.0.0 --auth token --db postgresql+psycopg://... "
+            "(prints the URL to open: http://HOST:8501/?token=...)"
+        ),
     )
     p.add_argument("--db", help=DB_HELP)
     p.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to listen on (default 127.0.0.1: only this machine; 0.0.0.0 shares it)",
+        help=(
+            "address to listen on (default 127.0.0.1: only this machine; 0.0.0.0 shares it, "
+            "and needs --auth)"
+        ),
+    )
+    p.add_argument(
+        "--auth",
+        choices=MODES,
+        default="none",
+        help=(
+            f"who may see the runs: 'token' asks for a token (${ENV_TOKEN}, else a random one; "
+            "the URL to open is printed at start, and the browser keeps a cookie); 'oidc' "
+            "asks for an OpenID Connect login through Streamlit's st.login, configured in the "
+            "[auth] section of .streamlit/secrets.toml (see --secrets); default 'none', "
+            "allowed on 127.0.0.1 only"
+        ),
+    )
+    p.add_argument(
+        "--secrets",
+        metavar="FILE",
+        help=(
+            "Streamlit secrets file with the [auth] section for --auth oidc (default: "
+            "./.streamlit/secrets.toml, then ~/.streamlit/secrets.toml)"
+        ),
+    )
+    p.add_argument(
+        "--allow-no-auth",
+        action="store_true",
+        help=(
+            "listen on a non-loopback --host without access control anyway: only when "
+            "something else limits who reaches the port (a container whose port is "
+            "published on 127.0.0.1, an authenticating proxy)"
+        ),
     )
     p.add_argument("--port", type=_port, default=8501, help="port to listen on (default 8501)")
     p.add_argument(
@@ -188,9 +227,14 @@ def cmd_view(args: argparse.Namespace) -> int:
     import subprocess
 
     from turnscope.store.engine import ENV_DB, StoreError, redact, resolve_url
+    from turnscope.viewer import access
 
+    refused = access.refusal(args.host, args.auth, args.allow_no_auth)
+    if refused:
+        raise CliError(refused)
     if importlib.util.find_spec("streamlit") is None or importlib.util.find_spec("plotly") is None:
         raise CliError("the viewer needs streamlit and plotly: pip install 'turnscope[viewer]'")
+    secrets_file = access.oidc_secrets(args.secrets) if args.auth == "oidc" else None
     url = resolve_url(args.db)
     try:
         _store(url).close()
@@ -209,14 +253,30 @@ def cmd_view(args: argparse.Namespace) -> int:
         env[ENV_JAEGER] = jaeger
     else:
         env.pop(ENV_JAEGER, None)
+    env[access.ENV_AUTH] = args.auth
+    token = None
+    if args.auth == "token":
+        token = os.environ.get(access.ENV_TOKEN) or access.new_token()
+        env[access.ENV_TOKEN] = token
+    else:
+        env.pop(access.ENV_TOKEN, None)
     command = view_command(args.host, args.port, headless=not args.open_browser)
+    if secrets_file:
+        command += ["--secrets.files", str(secrets_file)]
     shown = f"[{args.host}]" if ":" in args.host else args.host
+    who = {"none": "", "token": ", token required", "oidc": f", OpenID Connect ({secrets_file})"}
     print(
-        f"turnscope viewer on http://{shown}:{args.port} — {redact(url)} (read-only). "
-        "Ctrl+C stops it.",
+        f"turnscope viewer on http://{shown}:{args.port} — {redact(url)} "
+        f"(read-only{who[args.auth]}). Ctrl+C stops it.",
         file=sys.stderr,
         flush=True,
     )
+    if token:  # the one place the token is shown
+        print(
+            f"turnscope: open {access.open_url(args.host, args.port, token)}",
+            file=sys.stderr,
+            flush=True,
+        )
     if os.name == "posix":
         # become the server: signals (Ctrl+C, a supervisor's SIGTERM) reach it directly and
         # no orphaned server outlives a killed launcher
@@ -261,6 +321,10 @@ def view_command(host: str, port: int, *, headless: bool = True) -> list[str]:
         "--client.toolbarMode",
         "viewer",
         "--server.enableStaticServing",  # the timeline's plotly.js (viewer/static)
+        "true",
+        # turnscope prints where it listens; Streamlit's welcome lines would, on 0.0.0.0, ask
+        # a public service for this machine's external IP
+        "--logger.hideWelcomeMessage",
         "true",
     ]
 

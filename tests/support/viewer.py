@@ -32,20 +32,31 @@ def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class ViewerServer:
     """``turnscope view`` as a real subprocess on a free 127.0.0.1 port."""
 
-    def __init__(self, db: Path, jaeger: str | None = None) -> None:
+    def __init__(
+        self,
+        db: Path | str,
+        jaeger: str | None = None,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+        log_dir: Path | None = None,
+        port: int | None = None,
+    ) -> None:
         self.db = db
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "turnscope.cli", "view", "--db", str(db)]
-        command += ["--port", str(self.port)]
+        command += ["--port", str(self.port), *args]
         if jaeger:
             command += ["--jaeger-url", jaeger]
-        env = dict(os.environ)
-        env.pop("TURNSCOPE_JAEGER_URL", None)
-        self.log = db.parent / f"viewer-{self.port}.log"
+        environ = dict(os.environ)
+        environ.pop("TURNSCOPE_JAEGER_URL", None)
+        environ.pop("TURNSCOPE_VIEW_TOKEN", None)
+        environ.update(env or {})
+        log_dir = log_dir or Path(db).parent
+        self.log = log_dir / f"viewer-{self.port}.log"
         self._log_file = self.log.open("wb")
         self.process = subprocess.Popen(
-            command, env=env, stdout=self._log_file, stderr=subprocess.STDOUT
+            command, env=environ, stdout=self._log_file, stderr=subprocess.STDOUT
         )
 
     def wait(self, timeout: float = 60.0) -> None:

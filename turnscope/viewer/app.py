@@ -17,9 +17,11 @@ def main() -> None:
 
     from turnscope import __version__
     from turnscope.store.engine import redact
+    from turnscope.viewer.access import gate
     from turnscope.viewer.data import db_url, jaeger_url
 
     st.set_page_config(page_title="turnscope", page_icon="🔭", layout="wide")
+    gate()  # before anything reads the database: a visitor not let in gets a login prompt only
     pages = [
         st.Page(RUNS_PAGE, title="Runs", icon=":material/list:", url_path="runs", default=True),
         st.Page(FAILURES_PAGE, title="Failures", icon=":material/error:", url_path="failures"),

@@ -79,7 +79,13 @@ def wait_healthy(base: str, deadline: float) -> bool:
     return False
 
 
-def visit(ws_url: str, page: str = "", query: str = "", timeout: float = VISIT_TIMEOUT) -> int:
+def visit(
+    ws_url: str,
+    page: str = "",
+    query: str = "",
+    timeout: float = VISIT_TIMEOUT,
+    cookies: dict[str, str] | None = None,
+) -> int:
     """Run one page through the server's websocket as a browser tab would (a new session,
     a script run, then the session closes); returns how many exception boxes it drew."""
     from streamlit.proto.BackMsg_pb2 import BackMsg
@@ -88,7 +94,14 @@ def visit(ws_url: str, page: str = "", query: str = "", timeout: float = VISIT_T
 
     deadline = time.monotonic() + timeout
     errors = 0
-    with connect(ws_url, subprotocols=["streamlit"], open_timeout=10, max_size=None) as ws:  # type: ignore[list-item]
+    headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else None
+    with connect(
+        ws_url,
+        subprotocols=["streamlit"],  # type: ignore[list-item]
+        open_timeout=10,
+        max_size=None,
+        additional_headers=headers,
+    ) as ws:
         back = BackMsg()
         back.rerun_script.query_string = query
         back.rerun_script.page_name = page
@@ -120,6 +133,19 @@ def _newest_run() -> str | None:
     return str(rows[0]["trace_id"]) if rows else None
 
 
+def _access_cookie() -> dict[str, str] | None:
+    """The cookie a browser let in by the token carries (None: no token access), so the
+    warm-up visits the pages themselves, not the login prompt."""
+    import os
+
+    from turnscope.viewer import access
+
+    token = os.environ.get(access.ENV_TOKEN)
+    if access.mode() != "token" or not token:
+        return None
+    return {access.COOKIE: access.cookie_value(token)}
+
+
 def warm_up(started: float, timeout: float = 60.0) -> None:
     """Wait for the server, visit the runs page and the newest run; one line out."""
     try:
@@ -132,10 +158,11 @@ def warm_up(started: float, timeout: float = 60.0) -> None:
             print(f"turnscope: warm-up skipped: {base} did not answer", file=sys.stderr)
             return
         ws_url = f"ws://{stream}"
-        errors = visit(ws_url)
+        cookies = _access_cookie()
+        errors = visit(ws_url, cookies=cookies)
         trace_id = _newest_run()
         if trace_id:
-            errors += visit(ws_url, "run", f"trace_id={trace_id}")
+            errors += visit(ws_url, "run", f"trace_id={trace_id}", cookies=cookies)
         note = f"; {errors} error box(es) drawn, open the page to see them" if errors else ""
         print(
             f"{READY_PREFIX}{base} (warmed in {time.monotonic() - started:.1f} s{note})",
