@@ -27,13 +27,15 @@ from turnscope.viewer import data
 from turnscope.viewer.app import COMPARE_PAGE, RUN_PAGE
 from turnscope.viewer.format import STATUS_COLORS, category_text, clip, duration, pretty_json
 from turnscope.viewer.plotly_view import plotly_view, preload_plotly
-from turnscope.viewer.timeline import figure
+from turnscope.viewer.timeline import figure, rows, window
 
 if TYPE_CHECKING:
     from turnscope.analysis.diff import Row
     from turnscope.analysis.verdict import Analysis
 
 LONG_TEXT = 120  # longer texts that differ are shown as a line diff
+WINDOW = 20  # timeline rows drawn per run, around the first divergence
+ENTRIES_PER_PAGE = 10  # lines of the turn list per page (a stretch of alike turns is one)
 MARK = " :orange-badge[changed]"
 
 
@@ -72,8 +74,9 @@ def _render(store: Any, url: str, given_a: str, given_b: str) -> None:
     id_a, id_b = _resolve(store, "a", given_a), _resolve(store, "b", given_b)
     if id_a is None or id_b is None:
         return
-    run_a, analysis_a = data.run_detail(url, id_a, store.run_version(id_a))
-    run_b, analysis_b = data.run_detail(url, id_b, store.run_version(id_b))
+    version_a, version_b = store.run_version(id_a), store.run_version(id_b)
+    run_a, analysis_a = data.run_detail(url, id_a, version_a)
+    run_b, analysis_b = data.run_detail(url, id_b, version_b)
     if run_a is None or run_b is None:
         st.error("One of the runs is no longer in this database.")
         return
@@ -88,7 +91,7 @@ def _render(store: Any, url: str, given_a: str, given_b: str) -> None:
     diff = diff_runs(run_a, analysis_a, run_b, analysis_b)
     _header(diff)
     _divergence(diff)
-    _timelines(analysis_a, analysis_b, diff)
+    _timelines((url, id_a, version_a, id_b, version_b), analysis_a, analysis_b, diff)
     _turns(diff)
 
 
@@ -133,30 +136,85 @@ def _divergence(diff: RunDiff) -> None:
 # --- both timelines on one time axis ------------------------------------------------------------
 
 
-def _timelines(analysis_a: Analysis, analysis_b: Analysis, diff: RunDiff) -> None:
-    """A's and B's turn timelines stacked over one shared axis: ms since each run started."""
-    from plotly.subplots import make_subplots
-
+def _timelines(
+    key: tuple[Any, ...], analysis_a: Analysis, analysis_b: Analysis, diff: RunDiff
+) -> None:
+    """A's and B's turn timelines stacked over one shared axis (ms since each run started),
+    each a window of turns around the first divergence."""
     if not diff.rows:
         return
     st.subheader("Timelines")
-    figs = [figure(analysis_a), figure(analysis_b)]
+    windows = [_window(analysis_a, diff, "a"), _window(analysis_b, diff, "b")]
+    figure_json = _figure_json(key, tuple(windows), analysis_a, analysis_b, diff)
+    plotly_view(
+        figure_json,
+        key="compare_timeline",
+        on_click=lambda span_id: _open_span(span_id, analysis_a, analysis_b),
+        config={"displayModeBar": False, "responsive": True},
+    )
+    shown = []
+    for side, (start, end), analysis in (
+        ("A", windows[0], analysis_a),
+        ("B", windows[1], analysis_b),
+    ):
+        total = len(rows(analysis))
+        if end - start < total:
+            shown.append(f"{side}: turns {start + 1}–{end} of {total}")
+    st.caption(
+        "Both runs on one time axis (ms since each run started); the first divergent turn is "
+        "shaded. Click a bar to open it in its run."
+        + (f" Shown around the divergence: {'; '.join(shown)}." if shown else "")
+    )
+
+
+def _window(analysis: Analysis, diff: RunDiff, side: str) -> tuple[int, int]:
+    """The timeline rows of one run to draw: at most WINDOW, around its divergent turn."""
+    all_rows = rows(analysis)
+    focus = None
+    if diff.first is not None:
+        for row in diff.rows[diff.first :]:  # its divergent turn, or the next it made
+            turn = row.a if side == "a" else row.b
+            if turn is not None:
+                focus = next(
+                    (i for i, r in enumerate(all_rows) if r.turn.span_ids == turn.span_ids), None
+                )
+                break
+    return window(len(all_rows), focus, WINDOW)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _figure_json(
+    key: tuple[Any, ...],
+    windows: tuple[tuple[int, int], ...],
+    _analysis_a: Analysis,
+    _analysis_b: Analysis,
+    _diff: RunDiff,
+) -> str:
+    """The combined figure as JSON, cached by the two runs' ids and data versions (``key``):
+    building Plotly figures is most of this page's server time."""
+    from plotly.subplots import make_subplots
+
+    analysis_a, analysis_b, diff = _analysis_a, _analysis_b, _diff
+    figs = [
+        figure(analysis, start_row=start, end_row=end)
+        for analysis, (start, end) in zip((analysis_a, analysis_b), windows, strict=True)
+    ]
     counts = [max(1, len(f.layout.yaxis.categoryarray or ())) for f in figs]
     fig = make_subplots(
         rows=2,
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=0.06,
+        vertical_spacing=0.08,
         row_heights=counts,
         subplot_titles=("A", "B"),
     )
-    shown: set[str] = set()
+    seen: set[str] = set()
     for row, part in enumerate(figs, start=1):
         for trace in part.data:
             name = trace.name or ""
             trace.legendgroup = name
-            trace.showlegend = name not in shown
-            shown.add(name)
+            trace.showlegend = name not in seen
+            seen.add(name)
             fig.add_trace(trace, row=row, col=1)
         labels = list(part.layout.yaxis.categoryarray or ())
         fig.update_yaxes(
@@ -165,19 +223,13 @@ def _timelines(analysis_a: Analysis, analysis_b: Analysis, diff: RunDiff) -> Non
         _mark_divergence(fig, diff, row, labels)
     fig.update_layout(
         barmode="overlay",
-        height=min(160 + 22 * sum(counts), 2600),
+        height=min(180 + 24 * sum(counts), 1800),
         margin={"l": 10, "r": 10, "t": 40, "b": 40},
-        legend={"orientation": "h", "y": 1.04, "yanchor": "bottom", "x": 0},
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
         bargap=0.35,
     )
     fig.update_xaxes(title_text="ms since the run started", row=2, col=1)
-    plotly_view(
-        fig.to_json(),
-        key="compare_timeline",
-        on_click=lambda span_id: _open_span(span_id, analysis_a, analysis_b),
-        config={"displayModeBar": False, "responsive": True},
-    )
-    st.caption("Both runs on one time axis (ms since each run started). Click a bar to open it.")
+    return str(fig.to_json())
 
 
 def _mark_divergence(fig: Any, diff: RunDiff, row: int, labels: list[str]) -> None:
@@ -223,18 +275,30 @@ def _turns(diff: RunDiff) -> None:
     if not diff.rows:
         st.info("Neither run made a turn.")
         return
-    rows = diff.rows
-    i = 0
-    while i < len(rows):
-        if rows[i].same:  # a stretch of identical turns: one collapsed line
-            j = i
-            while j < len(rows) and rows[j].same:
-                j += 1
-            _alike(rows[i:j])
-            i = j
-            continue
-        _differs(rows[i], first=diff.first == i)
-        i += 1
+    # entries: a stretch of identical turns is one collapsed line, a differing row one line
+    entries: list[list[Row]] = []
+    for row in diff.rows:
+        if row.same and entries and entries[-1][0].same:
+            entries[-1].append(row)
+        else:
+            entries.append([row])
+    first_page = 1
+    if diff.first is not None:
+        at = next(i for i, e in enumerate(entries) if diff.rows[diff.first] in e)
+        first_page = at // ENTRIES_PER_PAGE + 1
+    pages = -(-len(entries) // ENTRIES_PER_PAGE)
+    page = 1
+    if pages > 1:
+        pair = (diff.a["trace_id"], diff.b["trace_id"])
+        if st.session_state.get("_compare_pair") != pair:  # a new pair opens at its divergence
+            st.session_state["_compare_pair"] = pair
+            st.session_state["compare_page"] = first_page
+        page = st.pagination(pages, key="compare_page", max_visible_pages=9)
+    for entry in entries[(page - 1) * ENTRIES_PER_PAGE : page * ENTRIES_PER_PAGE]:
+        if entry[0].same:
+            _alike(entry)
+        else:
+            _differs(entry[0], first=diff.first is not None and entry[0] is diff.rows[diff.first])
 
 
 def _alike(rows: list[Row]) -> None:
