@@ -718,7 +718,7 @@ def verdict_line(facts: dict[str, Any]) -> str:
 # --- text ---------------------------------------------------------------------------------
 
 
-def render_text(diff: RunDiff, width: int = 44) -> str:
+def render_text(diff: RunDiff, width: int = 48) -> str:
     """The diff as text: the two runs, the first divergence, the verdicts, the aligned turns."""
     lines = []
     for side, facts in (("A", diff.a), ("B", diff.b)):
@@ -754,9 +754,12 @@ def _num(turn: TurnFacts | None) -> str:
 
 
 def _turn_words(turn: TurnFacts | None) -> str:
+    """A turn in a table cell: ``Billing: lookup_order({"order_id": "A-1009"})``."""
     if turn is None:
         return "—"
-    text = f"{turn.agent or '?'}: {turn.action()}"
-    if turn.ending == "tools" and turn.tools and turn.tools[0].arguments is not None:
-        text += f" {turn.tools[0].arguments}"
-    return text
+    who = turn.agent or "?"
+    if turn.ending == "tools" and turn.tools:
+        first = turn.tools[0]
+        more = f" +{len(turn.tools) - 1}" if len(turn.tools) > 1 else ""
+        return f"{who}: {first.name}({first.arguments or ''}){more}"
+    return f"{who}: {turn.action().replace('`', '')}"
