@@ -673,7 +673,8 @@ def add_diff_command(sub: Any) -> None:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     """Compare two runs."""
-    from turnscope.analysis.diff import check_workflows, diff_runs, render_text
+    from turnscope.analysis.diff import check_workflows, diff_runs
+    from turnscope.analysis.diff_words import render_text
 
     store = _store(args.db)
     sides = []
