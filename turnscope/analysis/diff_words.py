@@ -69,6 +69,8 @@ def divergence_sentence(rows: list[Row], first: int) -> str:
         text = _error_sentence(a, b)
     elif kind == "model":
         text = _model_sentence(a, b)
+    elif kind == "tool" and a.action() == b.action():  # the same tools, not as many calls
+        text = f"A made {len(a.tools)} tool call(s), B {len(b.tools)} ({a.action()})"
     elif kind in ("handoff", "tool"):
         text = f"A {a.action()}, B {b.action()}"
     elif kind == "arguments":
