@@ -111,7 +111,7 @@ def test_different_workflows_are_refused_until_forced(app: AppTest, db: Path) ->
     research = store.list_runs(RunFilter(workflow="Research"), limit=1)[0]
     success, _ = _support_runs(db)
     at = _open(app, "views/compare.py", a=success["trace_id"], b=research["trace_id"])
-    assert "different workflows" in at.error[0].value
+    assert "different workflows ('Customer support' vs 'Research')" in at.error[0].value
     next(b for b in at.button if b.label == "Compare anyway").click()
     _run(at)
     assert at.query_params["force"] == "1"

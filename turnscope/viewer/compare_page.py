@@ -84,7 +84,8 @@ def _render(store: Any, url: str, given_a: str, given_b: str) -> None:
         try:
             check_workflows(run_a, run_b)
         except DifferentWorkflows as exc:
-            st.error(str(exc).replace("--force", "“Compare anyway”").capitalize())
+            message = str(exc).replace("--force", "“Compare anyway”")
+            st.error(message[:1].upper() + message[1:])
             st.button("Compare anyway", on_click=_force, key="compare_anyway")
             return
     preload_plotly()
