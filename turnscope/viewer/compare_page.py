@@ -241,7 +241,10 @@ def _mark_divergence(fig: Any, diff: RunDiff, row: int, labels: list[str]) -> No
     turn = first.a if row == 1 else first.b
     if turn is None:
         return
-    label = next((x for x in labels if x.startswith(f"T{turn.number}")), None)
+    # labels read "T4 · Agent" (or "T4/10 · Agent" against a max_turns budget)
+    label = next(
+        (x for x in labels if x.startswith((f"T{turn.number} ", f"T{turn.number}/"))), None
+    )
     if label is None:
         return
     position = labels.index(label)
