@@ -297,3 +297,12 @@ def test_cli_refuses_different_workflows_unless_forced(
 def test_cli_unknown_trace_id(db: str, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert main(["diff", _trace_id("tool", "a"), "trace_nope", "--db", db]) == 2
     assert "no run with trace id 'trace_nope'" in capsys.readouterr().err
+
+
+def test_every_kind_is_documented() -> None:
+    """The closed vocabulary of kinds (analysis/diff.py) and docs/debug-loop.md agree."""
+    from turnscope.analysis.diff import ALL_KINDS
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "debug-loop.md").read_text()
+    table = {line.split("`")[1] for line in doc.splitlines() if line.startswith("| `")}
+    assert set(ALL_KINDS) | {"null"} <= table, set(ALL_KINDS) - table
