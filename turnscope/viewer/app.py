@@ -9,6 +9,7 @@ VIEWS = Path(__file__).with_name("views")
 RUNS_PAGE = "views/runs.py"
 RUN_PAGE = "views/run.py"
 FAILURES_PAGE = "views/failures.py"
+COMPARE_PAGE = "views/compare.py"
 
 
 def main() -> None:
@@ -25,6 +26,10 @@ def main() -> None:
     pages = [
         st.Page(RUNS_PAGE, title="Runs", icon=":material/list:", url_path="runs", default=True),
         st.Page(FAILURES_PAGE, title="Failures", icon=":material/error:", url_path="failures"),
+        # /compare?a=TRACE&b=TRACE: two runs aligned turn by turn
+        st.Page(
+            COMPARE_PAGE, title="Compare", icon=":material/compare_arrows:", url_path="compare"
+        ),
         # reached by selecting a run or by a deep link: /run?trace_id=...&span_id=...
         st.Page(
             RUN_PAGE, title="Run", icon=":material/timeline:", url_path="run", visibility="hidden"

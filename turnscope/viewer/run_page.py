@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from turnscope.analysis.summary import awaiting_approval
 from turnscope.viewer import cost_view, data
 from turnscope.viewer.app import RUN_PAGE, RUNS_PAGE
+from turnscope.viewer.compare_page import compare_with
 from turnscope.viewer.format import (
     STATUS_COLORS,
     STATUS_ICONS,
@@ -335,6 +336,7 @@ def _actions(run: dict[str, Any], analysis: Analysis, cost: Any = None) -> None:
         )
         with st.popover("Link", icon=":material/link:"):
             st.code(link, language=None)
+        compare_with(run)  # another run of the workflow beside this one (the Compare page)
 
 
 # --- timeline ----------------------------------------------------------------------------------

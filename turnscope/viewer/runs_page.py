@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from turnscope.records import ALL_REASONS, CATEGORIES, STATUSES
 from turnscope.viewer import cost_view, data
-from turnscope.viewer.app import RUN_PAGE
+from turnscope.viewer.app import COMPARE_PAGE, RUN_PAGE
 from turnscope.viewer.bars_view import bars_view
 from turnscope.viewer.filters import (
     FAILURE_STATUSES,
@@ -49,6 +49,8 @@ CHART_KEY = "runs_chart"
 CHART_POINTS_KEY = "_runs_chart_bucket"
 SEEN_KEY = "_runs_seen"  # this session has shown the runs page
 RETURN_KEY = "_runs_return"  # the runs page's URL, for the run page's way back
+PICK_TWO_KEY = "compare_pick"  # the table picks two runs to compare instead of opening one
+STARTS_KEY = "_runs_shown_starts"  # their start times (the older of two picked is A)
 FILTER_KEYS = ("q", "status", "category", "reason", "warnings", "workflow", "agent", "tool")
 FILTER_KEYS += ("range", "since", "until", "group_id", "sort")
 LIVE_SECONDS = 5
@@ -455,11 +457,26 @@ def _open_selected_run() -> None:
     if not state:
         return
     rows = (state.get("selection") or {}).get("rows") or []
+    if st.session_state.get(PICK_TWO_KEY):
+        _compare_selected(rows, shown)
+        return
     if rows and 0 <= rows[0] < len(shown):
         trace_id = shown[rows[0]]
         st.session_state[TABLE_KEY] = {"selection": {"rows": [], "columns": []}}
         st.session_state[RETURN_KEY] = current_params()
         st.switch_page(RUN_PAGE, query_params={"trace_id": trace_id})
+
+
+def _compare_selected(rows: list[int], shown: list[str]) -> None:
+    """Two rows picked: open the Compare page, the older run as A."""
+    picked = [i for i in rows if 0 <= i < len(shown)]
+    if len(picked) != 2:
+        return
+    starts = st.session_state.get(STARTS_KEY) or [""] * len(shown)
+    a, b = sorted(picked, key=lambda i: (starts[i] or "", i))
+    st.session_state[TABLE_KEY] = {"selection": {"rows": [], "columns": []}}
+    st.session_state[RETURN_KEY] = current_params()
+    st.switch_page(COMPARE_PAGE, query_params={"a": shown[a], "b": shown[b]})
 
 
 def _table(rows: list[dict[str, Any]], total: int, page: int) -> None:
@@ -469,14 +486,19 @@ def _table(rows: list[dict[str, Any]], total: int, page: int) -> None:
     base = st.context.url or ""
     root = base.rsplit("/", 1)[0] if base else ""
     st.session_state[SHOWN_KEY] = [r["trace_id"] for r in rows]
+    st.session_state[STARTS_KEY] = [r["started_at"] for r in rows]
     st.session_state[RETURN_KEY] = current_params()
     if not rows:
         st.info("No runs match these filters.")
         return
     first = (page - 1) * PAGE_SIZE + 1
-    st.caption(
-        f"Runs {first:,}–{first + len(rows) - 1:,} of {total:,}. Select a row to open the run."
+    pick_two = st.toggle(
+        "Pick two runs to compare",
+        key=PICK_TWO_KEY,
+        help="select two rows: the Compare page lines their turns up (the older run is A)",
     )
+    action = "Select two rows to compare them." if pick_two else "Select a row to open the run."
+    st.caption(f"Runs {first:,}–{first + len(rows) - 1:,} of {total:,}. {action}")
     failed = ("failed", "incomplete")
     frame = pd.DataFrame(
         {
@@ -514,7 +536,7 @@ def _table(rows: list[dict[str, Any]], total: int, page: int) -> None:
         styled,
         key=TABLE_KEY,
         on_select="rerun",
-        selection_mode="single-row",
+        selection_mode="multi-row" if pick_two else "single-row",
         hide_index=True,
         width="stretch",
         height=min(38 + 35 * len(rows), 38 + 35 * 20),

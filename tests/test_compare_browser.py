@@ -1,0 +1,100 @@
+"""The Compare page in a real browser: ``turnscope view`` on the demo database, Debian's
+headless Chromium through Playwright. Both runs shown with links back to each, the first
+divergent turn highlighted and open, identical turns collapsed, both timelines drawn; no
+exception box, no console error. Same set-up as test_viewer_browser.py."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+pytest.importorskip("streamlit")
+
+import test_viewer_browser as shared
+from support.viewer import ViewerServer, demo_database
+from test_viewer_browser import WAIT_MS, Page, _skip_browser
+
+from turnscope.store.queries import RunFilter, Store
+
+pytestmark = pytest.mark.browser
+browser = shared.browser  # the same headless Chromium fixture (it uses this module's server)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ViewerServer]:
+    """The viewer on the demo database."""
+    if _skip_browser():
+        pytest.skip("TURNSCOPE_SKIP_BROWSER is set")
+    viewer = ViewerServer(demo_database(tmp_path_factory))
+    try:
+        viewer.wait()
+        yield viewer
+    finally:
+        viewer.stop()
+
+
+@pytest.fixture
+def page(browser: Any, tmp_path: Any) -> Iterator[Page]:
+    """A fresh tab; screenshots in this test's temporary folder."""
+    tab = Page(browser, tmp_path)
+    try:
+        yield tab
+    finally:
+        tab.tab.close()
+
+
+def _pair(server: ViewerServer) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two Customer support runs that part after their first turn: the handoff run that
+    looked the order up (A) and the one whose model asked for two handoffs at once (B)."""
+    store = Store(os.fspath(server.db))
+    runs = store.list_runs(RunFilter(workflow="Customer support"), limit=50)
+    success = next(r for r in runs if r["agent_path"] == "Triage → Billing" and r["turns"] == 3)
+    double = next(r for r in runs if r["agent_path"] == "Triage → Billing" and r["turns"] == 2)
+    return success, double
+
+
+def test_compare_page_shows_both_runs_and_where_they_part(server: ViewerServer, page: Page) -> None:
+    a, b = _pair(server)
+    page.goto(f"{server.url}/compare?a={a['trace_id'][:14]}&b={b['trace_id'][:14]}")
+    card = page.tab.locator(".st-key-divergence")
+    card.get_by_text("Identical for turn 1.").first.wait_for(timeout=WAIT_MS)
+    assert "Turn 2: A made 1 more turn (Billing called lookup_order)" in card.inner_text()
+    page.tab.locator(".st-key-compare_timeline .main-svg").first.wait_for(timeout=WAIT_MS)
+    # both runs, each with a link back to its run page
+    for side, run in (("a", a), ("b", b)):
+        link = page.tab.locator(f".st-key-run_{side} a").first
+        link.wait_for(timeout=WAIT_MS)
+        assert run["trace_id"] in (link.get_attribute("href") or "")
+        assert run["explanation"][:40] in page.tab.locator(f".st-key-run_{side}").inner_text()
+    # the first divergent turn: highlighted and open
+    divergent = page.tab.locator(".st-key-divergent_turn")
+    assert "first divergence" in divergent.inner_text()
+    details = divergent.locator("details")
+    assert details.get_attribute("open") is not None
+    assert "lookup_order" in divergent.inner_text()  # the turn's content is shown
+    # the identical first turn: one collapsed line
+    alike = page.tab.locator('[data-testid="stExpander"] details', has_text="alike in both runs")
+    assert alike.count() == 1 and alike.first.get_attribute("open") is None
+    page.check("compare")
+
+    page.tab.locator(".st-key-run_b a").first.click()
+    page.tab.wait_for_url(re.compile(rf"/run\?trace_id={b['trace_id']}"), timeout=WAIT_MS)
+    page.text(b["explanation"][:40])
+    page.check("compare-back-to-b")
+
+
+def test_run_page_opens_the_compare_page(server: ViewerServer, page: Page) -> None:
+    _, b = _pair(server)
+    page.goto(f"{server.url}/run?trace_id={b['trace_id']}")
+    page.text(b["explanation"][:40])
+    page.tab.get_by_role("button", name="Compare with…").click()
+    link = page.tab.get_by_role("link", name="Compare").last
+    link.wait_for(timeout=WAIT_MS)
+    link.click()
+    page.tab.wait_for_url(re.compile(rf"/compare\?a=trace_\w+&b={b['trace_id']}"), timeout=WAIT_MS)
+    page.tab.locator(".st-key-divergence").wait_for(timeout=WAIT_MS)
+    page.check("compare-from-run")

@@ -1,0 +1,153 @@
+"""The Compare page through Streamlit's AppTest (real app, the demo's SQLite database): two
+runs side by side with the first divergence named and opened, identical turns collapsed,
+prefixes and different workflows handled; "Compare with…" on the run page and picking two
+rows on the runs page lead to it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("streamlit")
+pytest.importorskip("plotly")
+
+from streamlit.testing.v1 import AppTest
+from support.viewer import demo_database
+
+import turnscope.viewer.app as viewer_app
+from turnscope.store.queries import RunFilter, Store
+
+APP = str(Path(viewer_app.__file__))
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo database."""
+    return demo_database(tmp_path_factory)
+
+
+@pytest.fixture
+def app(db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
+    """The viewer on the demo database, static serving on (as ``turnscope view`` runs it)."""
+    from streamlit import config
+
+    monkeypatch.setenv("TURNSCOPE_DB", str(db))
+    before = config.get_option("server.enableStaticServing")
+    config.set_option("server.enableStaticServing", True)
+    try:
+        yield AppTest.from_file(APP, default_timeout=TIMEOUT)
+    finally:
+        config.set_option("server.enableStaticServing", before)
+
+
+def _run(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _open(app: AppTest, page: str, **params: str) -> AppTest:
+    _run(app)
+    app.switch_page(page)
+    for key, value in params.items():
+        app.query_params[key] = value
+    return _run(app)
+
+
+def _support_runs(db: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The demo's successful support run (handoff, lookup, answer) and the one whose output
+    guardrail tripped."""
+    store = Store(str(db))
+    runs = store.list_runs(RunFilter(workflow="Customer support"), limit=50)
+    success = next(r for r in runs if r["agent_path"] == "Triage → Billing" and r["turns"] == 3)
+    tripped = next(r for r in runs if r["category"] == "output_guardrail_tripwire")
+    return success, tripped
+
+
+def _text(at: AppTest) -> str:
+    return " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+
+
+def test_compare_page_names_the_divergence_and_shows_both_runs(app: AppTest, db: Path) -> None:
+    success, tripped = _support_runs(db)
+    at = _open(app, "views/compare.py", a=success["trace_id"][:12], b=tripped["trace_id"])
+    assert at.query_params["a"] == success["trace_id"]  # the prefix resolved in the URL
+    text = _text(at)
+    assert "Turn 1: A made 2 more turns (Triage handed off to Billing; " in text
+    assert success["explanation"] in text and tripped["explanation"] in text
+    labels = [e.label for e in at.expander]
+    divergent = [label for label in labels if label.startswith("≠ Turn 1 (extra_turns)")]
+    assert divergent, labels
+    assert any(label.startswith("≠ Turn 3 (guardrail)") for label in labels), labels
+    assert "first divergence" in text
+    assert any("B output guardrail `no_card_numbers` tripped" in label for label in labels)
+    timeline = next(e for e in at.get("bidi_component") if e.proto.id.endswith("compare_timeline"))
+    figure = json.loads(json.loads(timeline.proto.json)["figure"])
+    span_ids = {s.span_id for r in (success, tripped) for s in Store(str(db)).spans(r["trace_id"])}
+    clicked = {i for t in figure["data"] for i in t.get("customdata") or []}
+    assert clicked and clicked <= span_ids  # bars of both runs, one figure
+    assert {"yaxis", "yaxis2"} <= set(figure["layout"])
+
+
+def test_identical_turns_are_collapsed(app: AppTest, db: Path) -> None:
+    success, _ = _support_runs(db)
+    at = _open(app, "views/compare.py", a=success["trace_id"], b=success["trace_id"])
+    assert "No divergence" in _text(at)
+    labels = [e.label for e in at.expander]
+    assert labels == [
+        "= Turns 1–3: alike in both runs — Triage handed off to Billing; "
+        "Billing called `lookup_order`; Billing answered"
+    ]
+    assert not at.expander[0].proto.expanded
+
+
+def test_different_workflows_are_refused_until_forced(app: AppTest, db: Path) -> None:
+    store = Store(str(db))
+    research = store.list_runs(RunFilter(workflow="Research"), limit=1)[0]
+    success, _ = _support_runs(db)
+    at = _open(app, "views/compare.py", a=success["trace_id"], b=research["trace_id"])
+    assert "different workflows ('Customer support' vs 'Research')" in at.error[0].value
+    next(b for b in at.button if b.label == "Compare anyway").click()
+    _run(at)
+    assert at.query_params["force"] == "1"
+    assert any(e.label.startswith("≠ Turn 1") for e in at.expander)
+
+
+def test_unknown_run_and_no_runs_given(app: AppTest) -> None:
+    at = _open(app, "views/compare.py", a="trace_not_there", b="trace_nor_this")
+    assert "No run with trace id `trace_not_there`" in at.error[0].value
+    at = _run(AppTest.from_file(APP, default_timeout=TIMEOUT))
+    at.switch_page("views/compare.py")
+    assert "Pick two runs" in _run(at).info[0].value
+
+
+def test_run_page_compares_with_the_latest_successful_run(app: AppTest, db: Path) -> None:
+    _, tripped = _support_runs(db)
+    at = _open(app, "views/run.py", trace_id=tripped["trace_id"])
+    pick = next(s for s in at.selectbox if s.key == "compare_with_pick")
+    store = Store(str(db))
+    latest = store.list_runs(RunFilter(workflow="Customer support", status="succeeded"), limit=1)
+    assert pick.value == latest[0]["trace_id"]
+    assert tripped["trace_id"] not in pick.options  # not the run itself
+    links = [p for p in at.get("page_link") if "Compare" in p.proto.label]
+    assert links and f"b={tripped['trace_id']}" in links[0].proto.query_string
+
+
+def test_picking_two_rows_opens_the_compare_page(app: AppTest, db: Path) -> None:
+    success, tripped = _support_runs(db)
+    at = _run(app)
+    next(t for t in at.toggle if t.key == "compare_pick").set_value(True)
+    _run(at)
+    shown = at.session_state["_runs_shown"]
+    rows = [shown.index(tripped["trace_id"]), shown.index(success["trace_id"])]
+    at.session_state["runs_table"] = {"selection": {"rows": rows, "columns": []}}
+    _run(at)
+    # the older run is A
+    assert at.query_params["a"] == success["trace_id"]
+    assert at.query_params["b"] == tripped["trace_id"]
+    assert at.title[0].value == "Compare runs"
