@@ -1,0 +1,173 @@
+"""``turnscope repro``: each failure the demo records becomes a pytest file that replays it offline.
+
+One demo run per failure category the installed SDK produces (both max-turns runs, one model
+error) and a success are recorded once; ``turnscope repro`` writes a file for each into one
+folder, and ONE pytest subprocess on the same interpreter runs them all: each file must pass,
+i.e. turnscope gives the replay the recorded verdict. The same module runs on openai-agents
+0.24 and 0.0.17. Refusals (no content, incomplete, unknown id) exit 2 with one line.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from turnscope.cli import main
+from turnscope.demo.runner import CASES, Summary, has_feature, run_demo
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# MCP servers are not replayed yet (refused), and the killed worker is the refusal test
+NOT_REPLAYED = {"mcp_error", "incomplete"}
+
+
+def _replayed_cases() -> list[Any]:
+    """The first demo case of each failure category, every max-turns case and a success."""
+    chosen: list[Any] = []
+    seen: set[str] = set()
+    for case in CASES:
+        if not has_feature(case.needs) or case.category in NOT_REPLAYED:
+            continue
+        first = case.category is not None and case.category not in seen
+        if first or case.category == "max_turns_exceeded":
+            chosen.append(case)
+            seen.add(case.category)
+    chosen.append(next(c for c in CASES if c.title == "handoff, tool call, answer"))
+    return chosen
+
+
+REPLAYED = _replayed_cases()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Summary]:
+    """The chosen demo runs recorded once."""
+    db = tmp_path_factory.mktemp("repro") / "demo.db"
+    return db, run_demo(str(db), progress=False, cases=REPLAYED)
+
+
+@pytest.fixture(scope="module")
+def replays(
+    demo: tuple[Path, Summary], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, dict[str, str]]:
+    """``turnscope repro`` for every recorded run, then one pytest run over all the files:
+    {file name: {test name: outcome}}."""
+    db, summary = demo
+    folder = tmp_path_factory.mktemp("replays")
+    for result in summary.results:
+        out = folder / f"test_repro_{result.trace_id[-12:]}.py"
+        assert main(["repro", result.trace_id, "--db", str(db), "-o", str(out)]) == 0
+    report = folder / "report.xml"
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "TURNSCOPE_DB")}
+    env["PYTHONPATH"] = str(ROOT)  # this checkout's turnscope
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    outcomes: dict[str, dict[str, str]] = {}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        name = case.get("classname", "").rpartition(".")[2] + ".py"
+        failed = case.find("failure") is not None or case.find("error") is not None
+        outcome = (
+            "skipped" if case.find("skipped") is not None else "failed" if failed else "passed"
+        )
+        outcomes.setdefault(name, {})[case.get("name", "")] = outcome
+    assert outcomes, proc.stdout[-3000:] + proc.stderr[-3000:]
+    outcomes["_output"] = {"stdout": proc.stdout}
+    return outcomes
+
+
+@pytest.mark.parametrize("case", REPLAYED, ids=[c.title for c in REPLAYED])
+def test_the_replay_of_each_recorded_run_gets_its_verdict(
+    case: Any, demo: tuple[Path, Summary], replays: dict[str, dict[str, str]]
+) -> None:
+    _db, summary = demo
+    result = next(r for r in summary.results if r.case is case)
+    assert result.ok, result.mismatches()  # the recorded verdict is the demo's own
+    tests = replays.get(f"test_repro_{result.trace_id[-12:]}.py")
+    assert tests, replays["_output"]["stdout"][-3000:]
+    assert tests["test_replay_gives_the_recorded_verdict"] == "passed", replays["_output"][
+        "stdout"
+    ][-5000:]
+    if case.category == "max_turns_exceeded":
+        # the changed setting the file shows: one more turn and a final answer succeed
+        assert tests["test_more_turns_let_the_run_answer"] == "passed"
+
+
+def test_every_failure_category_the_demo_replays_is_covered() -> None:
+    categories = {c.category for c in REPLAYED if c.category}
+    expected = {c.category for c in CASES if has_feature(c.needs) and c.category} - NOT_REPLAYED
+    assert categories == expected
+
+
+def test_the_command_writes_the_file_and_prints_how_to_run_it(
+    demo: tuple[Path, Summary],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db, summary = demo
+    result = next(r for r in summary.results if r.case.title == "search loop hits max_turns")
+    monkeypatch.chdir(tmp_path)
+    prefix = result.trace_id.removeprefix("trace_")[:10]
+    assert main(["repro", prefix, "--db", str(db)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    path = tmp_path / f"test_repro_{result.trace_id.removeprefix('trace_')[:12]}.py"
+    assert out[0] == f"Wrote {path.name} (replays {result.trace_id}: failed · max_turns_exceeded)"
+    assert out[1] == f"Run it:  {sys.executable} -m pytest -q {path.name}"
+    text = path.read_text()
+    # the comment block: what was recorded, what is stubbed, where a fix goes
+    head = text.split('"""')[1]
+    assert "Recorded verdict: failed · max_turns_exceeded, agent 'Researcher', turn 3." in head
+    assert "max_turns=3 (recorded)" in head
+    assert "tools search_docs: stubs that return" in head
+    assert "put your real tool in place of stub_tool(...)" in head
+    assert "MAX_TURNS = 3  # recorded" in text
+    compile(text, str(path), "exec")
+    # a second run refuses to overwrite it, --force does
+    assert main(["repro", prefix, "--db", str(db)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["repro", prefix, "--db", str(db), "--force"]) == 0
+
+
+def _one_line_refusal(capsys: pytest.CaptureFixture[str], *needles: str) -> None:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("turnscope: "), err
+    for needle in needles:
+        assert needle in err[0]
+
+
+def test_a_run_recorded_without_content_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "no-content.db"
+    loop = [c for c in CASES if c.title == "search loop hits max_turns"]
+    summary = run_demo(str(db), progress=False, cases=loop, capture_content=False)
+    trace_id = summary.results[0].trace_id
+    assert main(["repro", trace_id, "--db", str(db), "-o", str(tmp_path / "t.py")]) == 2
+    _one_line_refusal(capsys, "capture_content=False", "cannot be replayed")
+    assert not (tmp_path / "t.py").exists()
+
+
+def test_an_incomplete_run_and_an_unknown_id_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "killed.db"
+    killed = [c for c in CASES if c.title == "worker process killed"]
+    summary = run_demo(str(db), progress=False, cases=killed)
+    trace_id = summary.results[0].trace_id
+    assert summary.results[0].status == "incomplete"
+    assert main(["repro", trace_id, "--db", str(db), "-o", str(tmp_path / "t.py")]) == 2
+    _one_line_refusal(capsys, "incomplete", "refusing")
+    assert main(["repro", "trace_nope", "--db", str(db)]) == 2
+    _one_line_refusal(capsys, "no run with trace id")
