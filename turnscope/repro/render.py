@@ -8,7 +8,6 @@ test asserts that turnscope's verdict on the replay is the recorded one.
 
 from __future__ import annotations
 
-import pprint
 import re
 from typing import Any
 
@@ -36,9 +35,17 @@ def render(script: Script) -> str:
     return "\n\n".join(p.strip("\n") for p in parts if p) + "\n"
 
 
-def _py(value: Any, indent: int = 0) -> str:
-    text = pprint.pformat(value, width=96 - indent, sort_dicts=False)
-    return text.replace("\n", "\n" + " " * indent)
+def _py(value: Any, indent: int = 0, width: int = 96) -> str:
+    """A Python literal laid out as ruff would: inline when it fits, else one item a line."""
+    flat = repr(value)
+    if len(flat) + indent <= width or not isinstance(value, (dict, list)) or not value:
+        return flat
+    pad = " " * (indent + 4)
+    if isinstance(value, dict):
+        rows = [f"{pad}{k!r}: {_py(v, indent + 4, width)}," for k, v in value.items()]
+        return "{\n" + "\n".join(rows) + "\n" + " " * indent + "}"
+    rows = [f"{pad}{_py(v, indent + 4, width)}," for v in value]
+    return "[\n" + "\n".join(rows) + "\n" + " " * indent + "]"
 
 
 # --- the comment block -------------------------------------------------------------------------
@@ -360,8 +367,9 @@ def test_more_turns_let_the_run_answer(tmp_path: Any) -> None:
     """A changed setting: with max_turns raised by one, and one more scripted model answer (a
     final one), the run that stopped at max_turns now succeeds. Replace the answer with your
     real model, or the fix, to see what it does with the extra turn."""
+    final_answer = {_py(answer, 4)}
     outputs = copy.deepcopy(MODEL_OUTPUTS)
-    outputs[{last!r}].append([{_py(answer, 8)}])
+    outputs[{last!r}].append([final_answer])
 
     async def more_turns(trace_id: str) -> Any:
         return await replay(trace_id, max_turns=MAX_TURNS + 1, model_outputs=outputs)
