@@ -23,8 +23,8 @@ from turnscope.demo.runner import CASES, Summary, has_feature, run_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# MCP servers are not replayed yet (refused), and the killed worker is the refusal test
-NOT_REPLAYED = {"mcp_error", "incomplete"}
+# an incomplete run (the killed worker) is refused: the refusal test records it
+NOT_REPLAYED = {"incomplete"}
 
 
 def _replayed_cases() -> list[Any]:

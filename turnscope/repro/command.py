@@ -29,8 +29,8 @@ def add_repro_command(sub: Any) -> None:
             "agent, turn); its comment block says what is stubbed and where to put a real tool "
             "or a changed setting to test a fix. Refused (exit 2) for a run recorded without "
             "content (capture_content=False), a run still running, an incomplete run (its "
-            "process stopped mid-run) or one that lost spans, and a run that used an MCP server. "
-            "TRACE_ID may be a unique prefix."
+            "process stopped mid-run) and one that lost spans. MCP servers become stubs that "
+            "list the recorded tools and answer as recorded. TRACE_ID may be a unique prefix."
         ),
     )
     p.add_argument("trace_id", metavar="TRACE_ID")

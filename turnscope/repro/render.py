@@ -92,6 +92,16 @@ def _header(script: Script) -> str:
     if typed:
         names = ", ".join(str(a.output_type) for a in typed)
         lines.append(f"- output types {names}: stand-ins (their fields were not recorded);")
+    for server in script.mcp_servers:
+        what = (
+            "never connected, as recorded"
+            if not server.connected
+            else (
+                "lists the recorded tools (or raises what listing raised) and answers each call "
+                "as recorded (MCP_SERVERS)"
+            )
+        )
+        lines.append(f"- MCP server {server.name!r}: a stub that {what};")
     if script.hook:
         lines.append(f"- run hook {script.hook[0]}: raises the recorded exception;")
     if script.session:
@@ -183,6 +193,22 @@ def _data(script: Script) -> str:
         "# model saw, {'hang': True} never returns (the run was cancelled or timed out there)",
         f"TOOL_CALLS: dict[str, list[dict[str, Any]]] = {_py(calls)}",
     ]
+    if script.mcp_servers:
+        servers = {
+            s.name: {
+                "tools": s.tools,
+                "connected": s.connected,
+                "listings": [e.to_dict() if e else None for e in s.listings],
+                "calls": [_mcp_call(c) for c in s.calls],
+            }
+            for s in script.mcp_servers
+        }
+        lines += [
+            "",
+            "# each MCP server: its tools, whether the run connected it, each tool listing (None:",
+            "# it worked, else the exception it raised) and its tools' calls, in order",
+            f"MCP_SERVERS: dict[str, dict[str, Any]] = {_py(servers)}",
+        ]
     for label, value in (
         ("HOOK", script.hook),
         ("SESSION", script.session),
@@ -191,6 +217,18 @@ def _data(script: Script) -> str:
         if value is not None:
             lines.append(f"{label} = ({value[0]!r}, {_py(value[1].to_dict())})")
     return "\n".join(lines)
+
+
+def _mcp_call(call: Any) -> dict[str, Any]:
+    """An MCP tool call: a failure is raised by the server (the SDK handles it as it did)."""
+    out: dict[str, Any] = {"arguments": call.arguments}
+    if call.hang:
+        out["hang"] = True
+    elif call.error is not None:
+        out["raise"] = call.error.to_dict()
+    else:
+        out["output"] = call.output
+    return out
 
 
 def _call(call: Any) -> dict[str, Any]:
@@ -225,6 +263,11 @@ def _build_agents(script: Script) -> str:
         if agent.tools:
             stubs = ", ".join(_tool_stub(tools.get(n) or ToolScript(n)) for n in agent.tools)
             body.append(f"        tools=[{stubs}],")
+        servers = [s.name for s in script.mcp_servers if s.agent == agent.name]
+        if servers:
+            body.append(
+                f"        mcp_servers=[{', '.join(f'mcp_server({n!r})' for n in servers)}],"
+            )
         for kind in ("input", "output"):
             stubs = [
                 f"stub_guardrail({kind!r}, {g.name!r}, tripped={g.triggered!r}"
@@ -519,6 +562,74 @@ def stub_guardrail(kind: str, name: str, tripped: bool, error: dict | None = Non
 
     cls = InputGuardrail if kind == "input" else OutputGuardrail
     return cls(guardrail_function=check, name=name)
+
+
+def mcp_server(name: str) -> Any:
+    """The recorded MCP server as a stub (MCP_SERVERS); no process, no network."""
+    from agents.mcp import MCPServer, MCPServerStdio
+
+    spec = MCP_SERVERS[name]
+    if not spec["connected"]:  # the recorded run used it without connecting it
+        return MCPServerStdio(params={"command": "python", "args": []}, name=name)
+
+    class ReplayMCPServer(MCPServer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.listings = list(spec["listings"])
+            self.calls = list(spec["calls"])
+
+        @property
+        def name(self) -> str:
+            return name
+
+        async def connect(self) -> None:
+            pass
+
+        async def cleanup(self) -> None:
+            pass
+
+        async def list_tools(self, *args: Any, **kwargs: Any) -> Any:
+            from mcp.types import Tool
+
+            error = self.listings.pop(0) if self.listings else None
+            if error is not None:
+                raise recorded_error(error)
+            schema = {"type": "object", "properties": {}}
+            return [Tool(name=t, description="Stub", inputSchema=schema) for t in spec["tools"]]
+
+        async def call_tool(self, tool_name: str, arguments: Any, *args: Any, **kwargs: Any) -> Any:
+            from mcp.types import CallToolResult, TextContent
+
+            call = self.calls.pop(0) if self.calls else {"output": "(no recorded call left)"}
+            if call.get("hang"):
+                await _never()
+            if "raise" in call:
+                raise recorded_error(call["raise"])
+            text = _mcp_text(call["output"])
+            return CallToolResult(content=[TextContent(type="text", text=text)])
+
+        async def list_prompts(self, *args: Any, **kwargs: Any) -> Any:
+            from mcp.types import ListPromptsResult
+
+            return ListPromptsResult(prompts=[])
+
+        async def get_prompt(self, *args: Any, **kwargs: Any) -> Any:
+            raise NotImplementedError("the recorded run used no MCP prompt")
+
+    return ReplayMCPServer()
+
+
+def _mcp_text(output: Any) -> str:
+    """The text of a recorded MCP tool output (the SDK stored its content item as JSON)."""
+    import json
+
+    try:
+        item = json.loads(output) if isinstance(output, str) else output
+    except ValueError:
+        return str(output)
+    if isinstance(item, dict) and isinstance(item.get("text"), str):
+        return item["text"]
+    return output if isinstance(output, str) else json.dumps(output)
 
 
 class _RejectedInput(BaseModel):

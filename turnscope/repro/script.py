@@ -90,6 +90,19 @@ class ToolScript:
 
 
 @dataclass(slots=True)
+class McpServerScript:
+    """An MCP server of the run: its tools, each tool listing (None: it worked; else the
+    error it raised), whether it was ever connected, and the calls of its tools in order."""
+
+    name: str
+    agent: str | None
+    tools: list[str] = field(default_factory=list)
+    listings: list[RecordedError | None] = field(default_factory=list)
+    connected: bool = True
+    calls: list[ToolCall] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class GuardrailScript:
     """An input or output guardrail and the result it gave."""
 
@@ -131,6 +144,7 @@ class Script:
     agents: list[AgentScript]
     steps: list[ModelStep]
     tools: list[ToolScript]
+    mcp_servers: list[McpServerScript] = field(default_factory=list)
     hook: tuple[str, RecordedError] | None = None  # a run hook that raised
     session: tuple[str, RecordedError] | None = None  # a session method that raised
     processor: tuple[str, RecordedError] | None = None  # another trace processor that raised
@@ -181,7 +195,11 @@ def build_script(run: dict[str, Any], spans: list[SpanRecord]) -> Script:
         tools=[],
     )
     _agents(script, own, by_id)
+    if not script.agents:  # the run failed before any agent span (a setup error)
+        script.agents.append(AgentScript(name="Agent"))
+        script.notes.append("no agent span was recorded: the agent is a stand-in named 'Agent'")
     _around_the_run(script, run, run_exc)
+    _mcp_servers(script, own, by_id)
     _tools(script, own, run_exc)
     _model_steps(script, own, by_id, run, run_exc)
     _guardrails(script, own, by_id)
@@ -189,9 +207,6 @@ def build_script(run: dict[str, Any], spans: list[SpanRecord]) -> Script:
     _input(script, run, own)
     if run.get("category") == "cancelled":
         script.cancel_after = _cancel_after(run, own)
-    if not script.agents:  # the run failed before any agent span (a setup error)
-        script.agents.append(AgentScript(name="Agent"))
-        script.notes.append("no agent span was recorded: the agent is a stand-in named 'Agent'")
     return script
 
 
@@ -218,12 +233,6 @@ def _refuse(run: dict[str, Any], spans: list[SpanRecord]) -> None:
         raise ReproError(
             f"run {trace_id} was recorded without content (capture_content=False): its model "
             "outputs and tool results were not kept, so it cannot be replayed"
-        )
-    if any(s.kind == "mcp_tools" for s in spans) or any(
-        s.kind == "function" and s.data.get("mcp_data") for s in spans
-    ):
-        raise ReproError(
-            f"run {trace_id} used an MCP server: replaying MCP servers is not supported yet"
         )
 
 
@@ -305,17 +314,48 @@ def _instructions(data: dict[str, Any]) -> str | None:
     return None
 
 
+def _mcp_servers(script: Script, own: list[SpanRecord], by_id: dict[str, SpanRecord]) -> None:
+    """MCP servers from their tool listings (``mcp_tools`` spans); their tools leave the
+    agents' function tools."""
+    servers: dict[str, McpServerScript] = {}
+    for span in own:
+        if span.kind != "mcp_tools":
+            continue
+        name = span.data.get("server")
+        name = name if isinstance(name, str) and name else span.name
+        server = servers.get(name)
+        if server is None:
+            agent = _agent_of(span, by_id)
+            server = servers[name] = McpServerScript(name=name, agent=agent)
+        for tool in span.data.get("result") or []:
+            if isinstance(tool, str) and tool not in server.tools:
+                server.tools.append(tool)
+        exc = span.exception
+        if exc is not None and exc.is_a("UserError") and "connect" in exc.message:
+            server.connected = False  # the SDK's "Server not initialized ... connect()"
+        else:
+            server.listings.append(_error_of(exc) if exc is not None else None)
+    script.mcp_servers = list(servers.values())
+    names = {t for s in script.mcp_servers for t in s.tools}
+    for agent in script.agents:
+        agent.tools = [t for t in agent.tools if t not in names]
+    for server in script.mcp_servers:
+        if server.agent is None or all(a.name != server.agent for a in script.agents):
+            server.agent = script.agents[0].name if script.agents else None
+
+
 def _tools(script: Script, own: list[SpanRecord], run_exc: ExceptionInfo | None) -> None:
     tools: dict[str, ToolScript] = {}
     for agent in script.agents:
         for name in agent.tools:
             tools.setdefault(name, ToolScript(name))
+    mcp = {t: s for s in script.mcp_servers for t in s.tools}
     hook_error = script.hook[1] if script.hook else None
     for span in own:
         if span.kind != "function":
             continue
         name = span.tool_name or span.name
-        tool = tools.setdefault(name, ToolScript(name))
+        tool = ToolScript(name) if name in mcp else tools.setdefault(name, ToolScript(name))
         data = span.data
         arguments = data.get("input") if isinstance(data.get("input"), str) else None
         call = ToolCall(arguments=arguments, output=data.get("output"))
@@ -337,6 +377,8 @@ def _tools(script: Script, own: list[SpanRecord], run_exc: ExceptionInfo | None)
             if "non-fatal" in span.error_message or call.output is not None:
                 call.reported = True  # the SDK gave the model the failure as the tool's output
                 call.error = RecordedError("Exception", "builtins", text or span.error_message)
+                if name in mcp and run_exc is not None:
+                    call.error = _error_of(run_exc)  # its details are redacted: the run's
             else:
                 call.error = (
                     _error_of(run_exc)
@@ -347,7 +389,7 @@ def _tools(script: Script, own: list[SpanRecord], run_exc: ExceptionInfo | None)
             call.error = error
         elif span.ended_at is None:
             call.hang = True
-        tool.calls.append(call)
+        (mcp[name].calls if name in mcp else tool.calls).append(call)
     script.tools = list(tools.values())
 
 
