@@ -127,11 +127,12 @@ def test_the_command_writes_the_file_and_prints_how_to_run_it(
     assert out[1] == f"Run it:  {sys.executable} -m pytest -q {path.name}"
     text = path.read_text()
     # the comment block: what was recorded, what is stubbed, where a fix goes
-    head = text.split('"""')[1]
+    head = " ".join(text.split('"""')[1].split())
     assert "Recorded verdict: failed · max_turns_exceeded, agent 'Researcher', turn 3." in head
     assert "max_turns=3 (recorded)" in head
     assert "tools search_docs: stubs that return" in head
     assert "put your real tool in place of stub_tool(...)" in head
+    assert "raised and one more scripted answer the same run succeeds" in head
     assert "MAX_TURNS = 3  # recorded" in text
     compile(text, str(path), "exec")
     # a second run refuses to overwrite it, --force does

@@ -9,6 +9,7 @@ test asserts that turnscope's verdict on the replay is the recorded one.
 from __future__ import annotations
 
 import re
+import textwrap
 from typing import Any
 
 from turnscope.repro.script import AgentScript, Script, ToolScript, message_item
@@ -32,7 +33,7 @@ def render(script: Script) -> str:
         _tests(script),
         _MACHINERY,
     ]
-    return "\n\n".join(p.strip("\n") for p in parts if p) + "\n"
+    return "\n\n\n".join(p.strip("\n") for p in parts if p) + "\n"
 
 
 def _py(value: Any, indent: int = 0, width: int = 96) -> str:
@@ -123,7 +124,11 @@ def _header(script: Script) -> str:
             "scripted answer the same run succeeds.",
         ]
     lines += ["", "Run it:  python -m pytest -q <this file>  (needs turnscope and openai-agents)"]
-    return '"""' + "\n".join(lines).replace('"""', "'''") + '\n"""'
+    wrapped = [
+        textwrap.fill(line, 92, subsequent_indent="  " if line.startswith("- ") else "")
+        for line in lines
+    ]
+    return '"""' + "\n".join(wrapped).replace('"""', "'''") + '\n"""'
 
 
 def _instructions_note(agents: list[AgentScript]) -> str:
