@@ -14,6 +14,8 @@ from typing import Any
 
 from turnscope.repro.script import AgentScript, Script, ToolScript, message_item
 
+NOT_RECORDED = "(not recorded)"  # a tool output the recording does not have
+
 
 def default_filename(trace_id: str) -> str:
     """``test_repro_<id>.py`` with the id's first 12 hex digits."""
@@ -246,7 +248,7 @@ def _call(call: Any) -> dict[str, Any]:
     elif call.error is not None:
         out["raise"] = call.error.to_dict()
     else:
-        out["output"] = call.output
+        out["output"] = NOT_RECORDED if call.output is None else call.output
     return out
 
 

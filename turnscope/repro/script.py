@@ -525,8 +525,9 @@ def _rebuilt_output(
                     "call_id": f"call_{other.span_id[-12:]}",
                 }
             )
-    if not items and later is None and isinstance(run.get("final_output"), str):
-        items.append(message_item(run["final_output"]))
+    if not items and later is None and run["status"] in ("succeeded", "succeeded_with_errors"):
+        final = run.get("final_output")  # the run ended with a final answer
+        items.append(message_item(final if isinstance(final, str) else "(not recorded)"))
     return items
 
 
