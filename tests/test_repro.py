@@ -223,3 +223,19 @@ def test_an_incomplete_run_and_an_unknown_id_are_refused(
     _one_line_refusal(capsys, "incomplete", "refusing")
     assert main(["repro", "trace_nope", "--db", str(db)]) == 2
     _one_line_refusal(capsys, "no run with trace id")
+
+
+def test_a_run_that_lost_spans_is_refused(demo: tuple[Path, Summary]) -> None:
+    from turnscope.repro.script import ReproError, build_script
+    from turnscope.store.queries import Store
+
+    db, summary = demo
+    trace_id = summary.results[0].trace_id
+    store = Store(str(db))
+    try:
+        run, spans = store.get_run(trace_id), store.spans(trace_id)
+    finally:
+        store.close()
+    assert build_script(run, spans).trace_id == trace_id
+    with pytest.raises(ReproError, match=r"lost 3 span\(s\) to a full buffer"):
+        build_script({**run, "dropped_spans": 3}, spans)
