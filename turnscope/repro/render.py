@@ -350,6 +350,8 @@ def _tool_stub(tool: ToolScript) -> str:
         options.append("input_guardrail_tripped=True")
     if tool.output_guardrail_tripped:
         options.append("output_guardrail_tripped=True")
+    if tool.needs_approval:
+        options.append("needs_approval=True")
     return f"stub_tool({', '.join(options)})"
 
 
@@ -506,6 +508,7 @@ def stub_tool(
     timeout: float | None = None,
     input_guardrail_tripped: bool = False,
     output_guardrail_tripped: bool = False,
+    needs_approval: bool = False,
 ) -> FunctionTool:
     """A tool that gives, call by call, what the recorded tool gave (TOOL_CALLS)."""
     calls = list(TOOL_CALLS.get(name, []))
@@ -520,7 +523,7 @@ def stub_tool(
             _report_tool_error(name, call["reported"])
         return call.get("output")
 
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"needs_approval": True} if needs_approval else {}
     if timeout is not None:
         options.update(timeout_seconds=timeout, timeout_behavior="raise_exception")
     if input_guardrail_tripped or output_guardrail_tripped:

@@ -87,6 +87,7 @@ class ToolScript:
     timeout: float | None = None  # the SDK's tool timeout that fired
     input_guardrail_tripped: bool = False
     output_guardrail_tripped: bool = False
+    needs_approval: bool = False  # the run paused on it for a human's approval
 
 
 @dataclass(slots=True)
@@ -389,8 +390,23 @@ def _tools(script: Script, own: list[SpanRecord], run_exc: ExceptionInfo | None)
             call.error = error
         elif span.ended_at is None:
             call.hang = True
+        elif _paused(span, own, run_exc):
+            tool.needs_approval = True
         (mcp[name].calls if name in mcp else tool.calls).append(call)
     script.tools = list(tools.values())
+
+
+def _paused(span: SpanRecord, own: list[SpanRecord], run_exc: ExceptionInfo | None) -> bool:
+    """A call that awaits a human's approval: its arguments were kept but it has no output,
+    no error, and the run made no model call after it (it returned with an interruption)."""
+    if run_exc is not None or span.error_message is not None or span.exception is not None:
+        return False
+    if not isinstance(span.data.get("input"), str) or span.data.get("output") is not None:
+        return False
+    after = span.started_at
+    return after is not None and not any(
+        s.kind in MODEL_KINDS and s.started_at is not None and s.started_at > after for s in own
+    )
 
 
 def _model_steps(
