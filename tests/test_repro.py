@@ -32,7 +32,8 @@ NOT_REPLAYED = {"incomplete"}
 
 
 def _replayed_cases() -> list[Any]:
-    """The first demo case of each failure category, every max-turns case and a success."""
+    """The first demo case of each failure category, every max-turns case, a success and a
+    run paused for approval (new SDKs)."""
     chosen: list[Any] = []
     seen: set[str] = set()
     for case in CASES:
@@ -42,7 +43,8 @@ def _replayed_cases() -> list[Any]:
         if first or case.category == "max_turns_exceeded":
             chosen.append(case)
             seen.add(case.category)
-    chosen.append(next(c for c in CASES if c.title == "handoff, tool call, answer"))
+    successes = ("handoff, tool call, answer", "tool awaits a human's approval")
+    chosen += [c for c in CASES if c.title in successes and has_feature(c.needs)]
     return chosen
 
 
