@@ -12,6 +12,8 @@ floor). Prints the median wall time of each file over the rounds, and the floor.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import statistics
 import subprocess
@@ -45,7 +47,8 @@ def main() -> None:
     files = {}
     for result in summary.results:
         path = folder / f"test_repro_{result.trace_id[-12:]}.py"
-        cli(["repro", result.trace_id, "--db", str(db), "-o", str(path)])
+        with contextlib.redirect_stdout(io.StringIO()):  # its "Wrote ..." lines
+            cli(["repro", result.trace_id, "--db", str(db), "-o", str(path)])
         files[result.case.title] = path
     (folder / "test_empty.py").write_text("def test_nothing():\n    pass\n")
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
