@@ -11,6 +11,7 @@ above it, nor a sibling on its own level):
     4     store     store/ (but engine)                  analysis, contract, records, base
     5     capture   exporter/, otlp/                     store and below (not viewer/)
     5     viewer    viewer/                              store and below (not exporter/, otlp/)
+    5     repro     repro/                               store and below (not exporter/, otlp/)
     6     app       cli, demo/                           all of the above
     7     face      turnscope/__init__.py                anything (instrument() is the way in)
 
@@ -50,6 +51,7 @@ LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
     ("store", 4, ("turnscope.store",)),
     ("capture", 5, ("turnscope.exporter", "turnscope.otlp")),
     ("viewer", 5, ("turnscope.viewer",)),
+    ("repro", 5, ("turnscope.repro",)),
     ("app", 6, ("turnscope.cli", "turnscope.demo")),
 ]
 FACE = "turnscope"

@@ -15,6 +15,7 @@ from typing import Any
 
 from turnscope import __version__
 from turnscope.records import ALL_REASONS, CATEGORIES, STATUSES
+from turnscope.repro.command import add_repro_command
 from turnscope.viewer.format import category_text, check_text, duration  # no Streamlit
 
 EXIT_USAGE = 2
@@ -139,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_diff_command(sub)
     add_view_command(sub)
     add_export_otlp_command(sub)
+    add_repro_command(sub)
     return parser
 
 
