@@ -309,6 +309,7 @@ class Template:
     # the span rows in SPAN_COLUMNS order, JSON already encoded and times as offsets from
     # ``start``: a clone only swaps ids and scales (encoding JSON per clone cost ~35 us a span)
     encoded: list[list[Any]]
+    positions: dict[str, int]  # a template span id -> its number (the clone's id is made of it)
 
     @property
     def size(self) -> int:
@@ -338,7 +339,9 @@ def make_template(label: str, weight: float, info: TraceInfo, spans: list[SpanRe
                 v = int(bool(v))
             values.append(v)
         encoded.append(values)
-    return Template(label, weight, run, rows, [r["span_id"] for r in rows], start, encoded)
+    span_ids = [r["span_id"] for r in rows]
+    positions = {old: n for n, old in enumerate(span_ids)}
+    return Template(label, weight, run, rows, span_ids, start, encoded, positions)
 
 
 def _time(value: datetime | None, start: datetime, base: datetime, scale: float) -> str | None:
@@ -364,8 +367,23 @@ def clone_rows(
     tpl: Template, index: int, base: datetime, scale: float
 ) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
     """One run row and its span rows: fresh ids, shifted and scaled times and tokens."""
-    trace_id = f"trace_{index:032x}"
-    ids = {old: f"span_{index:016x}{n:08x}" for n, old in enumerate(tpl.span_ids)}
+    return clone_run(tpl, index, base, scale), clone_spans(tpl, index, base, scale)
+
+
+def trace_id_of(index: int) -> str:
+    """The trace id of clone number ``index``."""
+    return f"trace_{index:032x}"
+
+
+def span_id_of(index: int, position: int) -> str:
+    """The id of span number ``position`` in clone number ``index``."""
+    return f"span_{index:016x}{position:08x}"
+
+
+def clone_spans(tpl: Template, index: int, base: datetime, scale: float) -> list[tuple[Any, ...]]:
+    """The span rows of one clone."""
+    trace_id = trace_id_of(index)
+    ids = {old: span_id_of(index, n) for old, n in tpl.positions.items()}
     spans = []
     for encoded in tpl.encoded:
         values = encoded.copy()
@@ -383,15 +401,25 @@ def clone_rows(
             if values[i] is not None:
                 values[i] = int(values[i] * scale)
         spans.append(tuple(values))
+    return spans
+
+
+def clone_run(tpl: Template, index: int, base: datetime, scale: float) -> tuple[Any, ...]:
+    """The run row of one clone."""
+
+    def new_id(old: Any) -> Any:
+        position = tpl.positions.get(old)
+        return old if position is None else span_id_of(index, position)
+
     run = []
     for col in RUN_COLUMNS:
         v = tpl.run[col]
         if col == "trace_id":
-            v = trace_id
+            v = trace_id_of(index)
         elif col == "failing_span_id":
-            v = ids.get(v, v)
+            v = new_id(v)
         elif col in ("evidence", "warnings") and v:
-            v = [{**e, "span_id": ids.get(e.get("span_id"), e.get("span_id"))} for e in v]
+            v = [{**e, "span_id": new_id(e.get("span_id"))} for e in v]
         elif col in ("started_at", "ended_at", "updated_at"):
             v = _time(v, tpl.start, base, scale) if col != "updated_at" else sqlite_time(base)
         elif col == "duration_ms" and v is not None:
@@ -403,7 +431,7 @@ def clone_rows(
         elif col in ("trace_ended", "truncated", "streamed") and v is not None:
             v = int(bool(v))
         run.append(v)
-    return tuple(run), spans
+    return tuple(run)
 
 
 @dataclass(slots=True)
@@ -413,6 +441,11 @@ class Plan:
     templates: list[Template]
     weights: list[float]
     huge: Template
+
+    @property
+    def all(self) -> list[Template]:
+        """The templates, then the huge run."""
+        return [*self.templates, self.huge]
 
 
 def plan(runs: int, target_spans: int, rng: random.Random) -> Plan:
@@ -440,28 +473,52 @@ def plan(runs: int, target_spans: int, rng: random.Random) -> Plan:
 RowsOfRun = tuple[tuple[Any, ...], list[tuple[Any, ...]]]
 
 
-def cloned_runs(
-    p: Plan, runs: int, rng: random.Random, now: datetime, picks: dict[str, str]
-) -> Iterator[RowsOfRun]:
-    """The rows of ``runs`` runs (the last one the 2,000-span run), spread over the 30 days
-    before ``now``; ``picks`` receives the ids worth opening (a failed run, a max-turns run,
-    the huge run). Values as SQLite stores them (times as text, booleans as 0/1)."""
+@dataclass(slots=True)
+class Clone:
+    """One run to make: its template (a number in ``Plan.all``), number, start and time scale."""
+
+    template: int
+    index: int
+    base: datetime
+    scale: float
+
+
+def schedule(p: Plan, runs: int, rng: random.Random, now: datetime) -> Iterator[Clone]:
+    """The ``runs`` runs to make (the last one the 2,000-span run), spread over the 30 days
+    before ``now``."""
     window = 30 * 86400
     first = now - timedelta(seconds=window)
     chosen = rng.choices(range(len(p.templates)), weights=p.weights, k=runs - 1)
-    status_col, category_col = RUN_COLUMNS.index("status"), RUN_COLUMNS.index("category")
     for i, t in enumerate(chosen):
         # more traffic in recent days, a daily rhythm, and a bad afternoon 3 days ago
         base = first + timedelta(seconds=window * (i / runs) + rng.uniform(0, 20))
-        run, spans = clone_rows(p.templates[t], i + 1, base, rng.uniform(0.5, 2.5))
-        if run[status_col] == "failed":
-            picks.setdefault("failed", run[0])
-            if run[category_col] == "max_turns_exceeded":
-                picks["max_turns"] = run[0]
+        yield Clone(t, i + 1, base, rng.uniform(0.5, 2.5))
+    yield Clone(len(p.templates), runs, now - timedelta(minutes=5), 1.0)
+
+
+def pick(picks: dict[str, str], run: tuple[Any, ...], huge: bool) -> None:
+    """Note the run ids worth opening: a failed run, a max-turns run, the huge run."""
+    if huge:
+        picks["huge"] = run[0]
+    elif run[_STATUS] == "failed":
+        picks.setdefault("failed", run[0])
+        if run[_CATEGORY] == "max_turns_exceeded":
+            picks["max_turns"] = run[0]
+
+
+_STATUS, _CATEGORY = RUN_COLUMNS.index("status"), RUN_COLUMNS.index("category")
+
+
+def cloned_runs(
+    p: Plan, runs: int, rng: random.Random, now: datetime, picks: dict[str, str]
+) -> Iterator[RowsOfRun]:
+    """The rows of the runs of ``schedule``; ``picks`` receives the ids worth opening (see
+    ``pick``). Values as SQLite stores them (times as text, booleans as 0/1)."""
+    templates = p.all
+    for c in schedule(p, runs, rng, now):
+        run, spans = clone_rows(templates[c.template], c.index, c.base, c.scale)
+        pick(picks, run, c.template == len(p.templates))
         yield run, spans
-    run, spans = clone_rows(p.huge, runs, now - timedelta(minutes=5), 1.0)
-    picks["huge"] = run[0]
-    yield run, spans
 
 
 def generate(path: Path, runs: int, target_spans: int, seed: int = 7) -> dict[str, Any]:
