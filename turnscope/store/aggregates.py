@@ -95,12 +95,15 @@ class Aggregates:
         if flt == RunFilter():
             values = []
             for rank in ranks:
+                # from the nearer end of the index: an offset walks it (p95 of 1,000,000 runs
+                # read 950,000 entries from the low end, 50,000 from the high end)
+                high = rank > (n - 1) // 2
                 query = (
                     select(Run.duration_ms)
                     .where(Run.duration_ms.is_not(None))
-                    .order_by(Run.duration_ms)
+                    .order_by(Run.duration_ms.desc() if high else Run.duration_ms)
                     .limit(1)
-                    .offset(rank)
+                    .offset(n - 1 - rank if high else rank)
                 )
                 values.append(conn.execute(query).scalar())
             return [float(v) if v is not None else None for v in values]
@@ -176,9 +179,13 @@ class Aggregates:
     def _bucket_size(self, flt: RunFilter, status: Any) -> int:
         first, last = flt.since, flt.until or flt.as_of
         if first is None or last is None:
-            query = self._where(
-                self._from_runs(func.min(Run.started_at), func.max(Run.started_at)), status, flt
-            )
+            bounds = (func.min(Run.started_at), func.max(Run.started_at))
+            if selected(flt.status) or selected(flt.category):
+                query = self._where(self._from_runs(*bounds), status, flt)
+            else:
+                # no status: runs alone, so PostgreSQL reads both ends of ix_runs_started_at
+                # (with the join to processes it scanned every run)
+                query = self._where(select(*bounds).select_from(Run), status, flt)
             with self.engine.connect() as conn:
                 lo, hi = conn.execute(query).one()
             first = first or from_db_time(lo)

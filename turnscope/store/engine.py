@@ -126,7 +126,9 @@ def make_reader_engine(url: str) -> Engine:
     return create_engine(
         parsed,
         pool_pre_ping=True,
-        connect_args={"options": "-c default_transaction_read_only=on"},
+        # no JIT: it compiled each aggregate over a million runs for 0.15-0.36 s, more than
+        # it saved (benchmarks/pg_viewer_scale.py)
+        connect_args={"options": "-c default_transaction_read_only=on -c jit=off"},
     )
 
 
