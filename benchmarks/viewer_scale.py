@@ -679,13 +679,14 @@ def measure_browser(
     picks: dict[str, Any],
     runs_label: str = "100,000 runs",
     more_pages: bool = False,
+    search: bool = True,
 ) -> tuple[list[tuple[str, list[float]]], str]:
     """``turnscope view`` on the database, pages timed in headless Chromium: from navigation
     until the page's key content is drawn, and until everything (charts included) is drawn
     and Streamlit has finished. Each page first in a fresh browser profile (empty cache; the
     runs page right after the server answers, while it warms itself up), then in new tabs.
-    ``more_pages``: also a text search and the failures page. Also returns the server's own
-    warm-up line."""
+    ``more_pages``: also a text search (unless not ``search``), a status filter and the
+    failures page. Also returns the server's own warm-up line."""
     from playwright.sync_api import sync_playwright
 
     with socket.socket() as sock:
@@ -741,10 +742,13 @@ def measure_browser(
             ]
             if more_pages:
                 targets += [
-                    ("runs page, search 'connection refused'", f"/?q={SEARCH}", runs_page),
                     ("runs page, status=failed", "/?status=failed", runs_page),
                     ("failures page", "/failures", failures_page),
                 ]
+                if search:
+                    targets.append(
+                        ("runs page, search 'connection refused'", f"/?q={SEARCH}", runs_page)
+                    )
             for label, route, selectors in targets:
                 timings = []
                 # a fresh browser profile (nothing cached), then new tabs in it (shared links)
