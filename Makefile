@@ -15,7 +15,7 @@ STAMPS := .make-stamps
 DEMO_DB ?= demo.db
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-new test-old lint format venv venv-old bench bench-viewer clean
+.PHONY: demo test test-new test-old lint format venv venv-old bench bench-viewer bench-viewer-pg clean
 
 $(STAMPS)/venv: pyproject.toml
 	@mkdir -p $(STAMPS)
@@ -70,6 +70,10 @@ bench: venv
 # 100,000 runs / 2,000,000 spans (a 1.5 GB database in a temporary folder) and a real browser
 bench-viewer: venv
 	$(VENV)/bin/python benchmarks/viewer_scale.py
+
+# 1,000,000 runs / 20,000,000 spans in a PostgreSQL server of its own (~13 GB, temporary)
+bench-viewer-pg: venv
+	$(VENV)/bin/python benchmarks/pg_viewer_scale.py
 
 clean:
 	rm -rf $(VENV) $(OLD_VENV) $(STAMPS) *.egg-info

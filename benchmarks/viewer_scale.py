@@ -37,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -306,6 +306,10 @@ class Template:
     spans: list[dict[str, Any]]
     span_ids: list[str]
     start: datetime
+    # the span rows in SPAN_COLUMNS order, JSON already encoded and times as offsets from
+    # ``start``: a clone only swaps ids and scales (encoding JSON per clone cost ~35 us a span)
+    encoded: list[list[Any]]
+    positions: dict[str, int]  # a template span id -> its number (the clone's id is made of it)
 
     @property
     def size(self) -> int:
@@ -322,7 +326,22 @@ def make_template(label: str, weight: float, info: TraceInfo, spans: list[SpanRe
     run = run_row(analysis.run, now)
     rows = [span_row(s) for s in analysis.structure.spans]
     start = min(r["started_at"] for r in rows if r["started_at"] is not None)
-    return Template(label, weight, run, rows, [r["span_id"] for r in rows], start)
+    encoded = []
+    for row in rows:
+        values = []
+        for col in SPAN_COLUMNS:
+            v = row[col]
+            if col in ("started_at", "ended_at") and v is not None:
+                v = v - start
+            elif col in JSON_SPAN:
+                v = _text(v)
+            elif col == "truncated":
+                v = int(bool(v))
+            values.append(v)
+        encoded.append(values)
+    span_ids = [r["span_id"] for r in rows]
+    positions = {old: n for n, old in enumerate(span_ids)}
+    return Template(label, weight, run, rows, span_ids, start, encoded, positions)
 
 
 def _time(value: datetime | None, start: datetime, base: datetime, scale: float) -> str | None:
@@ -337,42 +356,70 @@ def _text(value: Any) -> Any:
     return json.dumps(value, ensure_ascii=False)
 
 
+_TRACE, _SPAN, _PARENT, _DURATION = (
+    SPAN_COLUMNS.index(c) for c in ("trace_id", "span_id", "parent_id", "duration_ms")
+)
+_TIMES = (SPAN_COLUMNS.index("started_at"), SPAN_COLUMNS.index("ended_at"))
+_TOKENS = (SPAN_COLUMNS.index("input_tokens"), SPAN_COLUMNS.index("output_tokens"))
+
+
 def clone_rows(
     tpl: Template, index: int, base: datetime, scale: float
 ) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
     """One run row and its span rows: fresh ids, shifted and scaled times and tokens."""
-    trace_id = f"trace_{index:032x}"
-    ids = {old: f"span_{index:016x}{n:08x}" for n, old in enumerate(tpl.span_ids)}
+    return clone_run(tpl, index, base, scale), clone_spans(tpl, index, base, scale)
+
+
+def trace_id_of(index: int) -> str:
+    """The trace id of clone number ``index``."""
+    return f"trace_{index:032x}"
+
+
+def span_id_of(index: int, position: int) -> str:
+    """The id of span number ``position`` in clone number ``index``."""
+    return f"span_{index:016x}{position:08x}"
+
+
+def clone_spans(tpl: Template, index: int, base: datetime, scale: float) -> list[tuple[Any, ...]]:
+    """The span rows of one clone."""
+    trace_id = trace_id_of(index)
+    ids = {old: span_id_of(index, n) for old, n in tpl.positions.items()}
     spans = []
-    for row in tpl.spans:
-        values = []
-        for col in SPAN_COLUMNS:
-            v = row[col]
-            if col == "trace_id":
-                v = trace_id
-            elif col in ("span_id", "parent_id"):
-                v = ids.get(v, v)
-            elif col in ("started_at", "ended_at"):
-                v = _time(v, tpl.start, base, scale)
-            elif col == "duration_ms" and v is not None:
-                v = v * scale
-            elif col in ("input_tokens", "output_tokens") and v is not None:
-                v = int(v * scale)
-            elif col in JSON_SPAN:
-                v = _text(v)
-            elif col == "truncated":
-                v = int(bool(v))
-            values.append(v)
+    for encoded in tpl.encoded:
+        values = encoded.copy()
+        values[_TRACE] = trace_id
+        values[_SPAN] = ids.get(values[_SPAN], values[_SPAN])
+        parent = values[_PARENT]
+        if parent is not None:
+            values[_PARENT] = ids.get(parent, parent)
+        for i in _TIMES:
+            if values[i] is not None:
+                values[i] = sqlite_time(base + values[i] * scale)
+        if values[_DURATION] is not None:
+            values[_DURATION] *= scale
+        for i in _TOKENS:
+            if values[i] is not None:
+                values[i] = int(values[i] * scale)
         spans.append(tuple(values))
+    return spans
+
+
+def clone_run(tpl: Template, index: int, base: datetime, scale: float) -> tuple[Any, ...]:
+    """The run row of one clone."""
+
+    def new_id(old: Any) -> Any:
+        position = tpl.positions.get(old)
+        return old if position is None else span_id_of(index, position)
+
     run = []
     for col in RUN_COLUMNS:
         v = tpl.run[col]
         if col == "trace_id":
-            v = trace_id
+            v = trace_id_of(index)
         elif col == "failing_span_id":
-            v = ids.get(v, v)
+            v = new_id(v)
         elif col in ("evidence", "warnings") and v:
-            v = [{**e, "span_id": ids.get(e.get("span_id"), e.get("span_id"))} for e in v]
+            v = [{**e, "span_id": new_id(e.get("span_id"))} for e in v]
         elif col in ("started_at", "ended_at", "updated_at"):
             v = _time(v, tpl.start, base, scale) if col != "updated_at" else sqlite_time(base)
         elif col == "duration_ms" and v is not None:
@@ -384,21 +431,33 @@ def clone_rows(
         elif col in ("trace_ended", "truncated", "streamed") and v is not None:
             v = int(bool(v))
         run.append(v)
-    return tuple(run), spans
+    return tuple(run)
 
 
-def generate(path: Path, runs: int, target_spans: int, seed: int = 7) -> dict[str, Any]:
-    """Create the database at ``path``; returns counts and the ids worth opening."""
-    rng = random.Random(seed)
+@dataclass(slots=True)
+class Plan:
+    """The templates, how often each is cloned, and the 2,000-span run."""
+
+    templates: list[Template]
+    weights: list[float]
+    huge: Template
+
+    @property
+    def all(self) -> list[Template]:
+        """The templates, then the huge run."""
+        return [*self.templates, self.huge]
+
+
+def plan(runs: int, target_spans: int, rng: random.Random) -> Plan:
+    """Record and analyse the templates; weights scaled so the average run has
+    ``target_spans / runs`` spans."""
     workdir = Path(tempfile.mkdtemp(prefix="turnscope-templates-"))
-    started = time.perf_counter()
     try:
         raw = demo_templates(workdir) + synthetic_templates(rng)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     templates = [make_template(label, w, info, spans) for label, w, info, spans in raw]
     huge = make_template("huge", 0.0, *huge_template())
-    # weights scaled so the average run has target_spans / runs spans
     want = target_spans / runs
     small = [t for t in templates if t.size < want]
     large = [t for t in templates if t.size >= want]
@@ -408,7 +467,65 @@ def generate(path: Path, runs: int, target_spans: int, seed: int = 7) -> dict[st
     w_small = (1 - share_large) / sum(t.weight for t in small)
     w_large = share_large / sum(t.weight for t in large)
     weights = [t.weight * (w_large if t.size >= want else w_small) for t in templates]
+    return Plan(templates, weights, huge)
 
+
+RowsOfRun = tuple[tuple[Any, ...], list[tuple[Any, ...]]]
+
+
+@dataclass(slots=True)
+class Clone:
+    """One run to make: its template (a number in ``Plan.all``), number, start and time scale."""
+
+    template: int
+    index: int
+    base: datetime
+    scale: float
+
+
+def schedule(p: Plan, runs: int, rng: random.Random, now: datetime) -> Iterator[Clone]:
+    """The ``runs`` runs to make (the last one the 2,000-span run), spread over the 30 days
+    before ``now``."""
+    window = 30 * 86400
+    first = now - timedelta(seconds=window)
+    chosen = rng.choices(range(len(p.templates)), weights=p.weights, k=runs - 1)
+    for i, t in enumerate(chosen):
+        # more traffic in recent days, a daily rhythm, and a bad afternoon 3 days ago
+        base = first + timedelta(seconds=window * (i / runs) + rng.uniform(0, 20))
+        yield Clone(t, i + 1, base, rng.uniform(0.5, 2.5))
+    yield Clone(len(p.templates), runs, now - timedelta(minutes=5), 1.0)
+
+
+def pick(picks: dict[str, str], run: tuple[Any, ...], huge: bool) -> None:
+    """Note the run ids worth opening: a failed run, a max-turns run, the huge run."""
+    if huge:
+        picks["huge"] = run[0]
+    elif run[_STATUS] == "failed":
+        picks.setdefault("failed", run[0])
+        if run[_CATEGORY] == "max_turns_exceeded":
+            picks["max_turns"] = run[0]
+
+
+_STATUS, _CATEGORY = RUN_COLUMNS.index("status"), RUN_COLUMNS.index("category")
+
+
+def cloned_runs(
+    p: Plan, runs: int, rng: random.Random, now: datetime, picks: dict[str, str]
+) -> Iterator[RowsOfRun]:
+    """The rows of the runs of ``schedule``; ``picks`` receives the ids worth opening (see
+    ``pick``). Values as SQLite stores them (times as text, booleans as 0/1)."""
+    templates = p.all
+    for c in schedule(p, runs, rng, now):
+        run, spans = clone_rows(templates[c.template], c.index, c.base, c.scale)
+        pick(picks, run, c.template == len(p.templates))
+        yield run, spans
+
+
+def generate(path: Path, runs: int, target_spans: int, seed: int = 7) -> dict[str, Any]:
+    """Create the database at ``path``; returns counts and the ids worth opening."""
+    rng = random.Random(seed)
+    started = time.perf_counter()
+    p = plan(runs, target_spans, rng)
     if path.exists():
         path.unlink()
     engine = make_writer_engine(f"sqlite:///{path}")
@@ -427,10 +544,7 @@ def generate(path: Path, runs: int, target_spans: int, seed: int = 7) -> dict[st
     )
     span_total = 0
     picks: dict[str, str] = {}
-    window = 30 * 86400
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    first = now - timedelta(seconds=window)
-    chosen = rng.choices(range(len(templates)), weights=weights, k=runs - 1)
     batch_runs: list[tuple[Any, ...]] = []
     batch_spans: list[tuple[Any, ...]] = []
 
@@ -441,25 +555,12 @@ def generate(path: Path, runs: int, target_spans: int, seed: int = 7) -> dict[st
         batch_spans.clear()
 
     conn.execute("BEGIN")
-    for i, t in enumerate(chosen):
-        tpl = templates[t]
-        # more traffic in recent days, a daily rhythm, and a bad afternoon 3 days ago
-        base = first + timedelta(seconds=window * (i / runs) + rng.uniform(0, 20))
-        run, spans = clone_rows(tpl, i + 1, base, rng.uniform(0.5, 2.5))
+    for run, spans in cloned_runs(p, runs, rng, now, picks):
         batch_runs.append(run)
         batch_spans.extend(spans)
         span_total += len(spans)
-        if run[RUN_COLUMNS.index("status")] == "failed":
-            picks.setdefault("failed", run[0])
-            if run[RUN_COLUMNS.index("category")] == "max_turns_exceeded":
-                picks["max_turns"] = run[0]
         if len(batch_spans) > 50_000:
             flush()
-    run, spans = clone_rows(huge, runs, now - timedelta(minutes=5), 1.0)
-    batch_runs.append(run)
-    batch_spans.extend(spans)
-    span_total += len(spans)
-    picks["huge"] = run[0]
     flush()
     stamp = sqlite_time(now)
     conn.execute(
@@ -473,7 +574,7 @@ def generate(path: Path, runs: int, target_spans: int, seed: int = 7) -> dict[st
     return {
         "runs": runs,
         "spans": span_total,
-        "templates": len(templates),
+        "templates": len(p.templates),
         "seconds": time.perf_counter() - started,
         "size_mb": path.stat().st_size / 1e6,
         **picks,
@@ -494,8 +595,9 @@ def timed(fn: Callable[[], Any], repeat: int = 5) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
-def measure_queries(path: Path, picks: dict[str, Any]) -> list[tuple[str, float, str]]:
-    """The SQL behind each page, timed (median of 5) on a warm page cache."""
+def measure_queries(path: Path | str, picks: dict[str, Any]) -> list[tuple[str, float, str]]:
+    """The SQL behind each page, timed (median of 5) on a warm page cache (``path``: a
+    SQLite file or a database URL)."""
     from turnscope.store.queries import RunFilter, Store
     from turnscope.viewer.filters import Filters
 
@@ -548,7 +650,7 @@ def measure_queries(path: Path, picks: dict[str, Any]) -> list[tuple[str, float,
         lambda r: f"{r['runs']:,} runs",
     )
     add(
-        "search 'connection refused' (one pass over 2M spans)",
+        "search 'connection refused' (one pass over the spans)",
         lambda: store.search_trace_ids("connection refused"),
         lambda r: f"{len(r[0]):,} runs",
     )
@@ -583,12 +685,19 @@ def measure_queries(path: Path, picks: dict[str, Any]) -> list[tuple[str, float,
     return out
 
 
-def measure_browser(path: Path, picks: dict[str, Any]) -> tuple[list[tuple[str, list[float]]], str]:
+def measure_browser(
+    path: Path | str,
+    picks: dict[str, Any],
+    runs_label: str = "100,000 runs",
+    more_pages: bool = False,
+    search: bool = True,
+) -> tuple[list[tuple[str, list[float]]], str]:
     """``turnscope view`` on the database, pages timed in headless Chromium: from navigation
     until the page's key content is drawn, and until everything (charts included) is drawn
     and Streamlit has finished. Each page first in a fresh browser profile (empty cache; the
     runs page right after the server answers, while it warms itself up), then in new tabs.
-    Also returns the server's own warm-up line."""
+    ``more_pages``: also a text search (unless not ``search``), a status filter and the
+    failures page. Also returns the server's own warm-up line."""
     from playwright.sync_api import sync_playwright
 
     with socket.socket() as sock:
@@ -610,6 +719,10 @@ def measure_browser(path: Path, picks: dict[str, Any]) -> tuple[list[tuple[str, 
         (".st-key-runs_chart", "rect", True),  # the SVG chart (a style-isolated component)
     ]
     run_page = [(".st-key-verdict_card", "", False), (".st-key-timeline .main-svg", "", False)]
+    failures_page = [
+        ('[data-testid="stMetric"]', "Failed runs", False),
+        ('[data-testid="stDataFrame"] canvas', "", False),
+    ]
     results: list[tuple[str, list[float]]] = []
     try:
         if not wait_healthy(url, time.monotonic() + 60):
@@ -634,10 +747,19 @@ def measure_browser(path: Path, picks: dict[str, Any]) -> tuple[list[tuple[str, 
             warmup.close()
             context.close()
             targets = [
-                ("runs page, 100,000 runs", "/", runs_page),
+                (f"runs page, {runs_label}", "/", runs_page),
                 ("run page, failed run", f"/run?trace_id={picks['max_turns']}", run_page),
                 ("run page, 2,002 spans", f"/run?trace_id={picks['huge']}", run_page),
             ]
+            if more_pages:
+                targets += [
+                    ("runs page, status=failed", "/?status=failed", runs_page),
+                    ("failures page", "/failures", failures_page),
+                ]
+                if search:
+                    targets.append(
+                        ("runs page, search 'connection refused'", f"/?q={SEARCH}", runs_page)
+                    )
             for label, route, selectors in targets:
                 timings = []
                 # a fresh browser profile (nothing cached), then new tabs in it (shared links)
@@ -689,6 +811,7 @@ def measure_browser(path: Path, picks: dict[str, Any]) -> tuple[list[tuple[str, 
 
 
 WARM_VISITS = 3
+SEARCH = "connection+refused"
 
 
 # Checked on every animation frame in the page. Playwright's own locator waits poll with a

@@ -147,26 +147,59 @@ def test_failure_group_messages_mask_ids_and_numbers(store: Store) -> None:
     assert "Error getting response: Rate limit reached for gpt-4o: retry after #s" in messages
 
 
-@pytest.mark.parametrize(
-    ("text", "key"),
-    [
-        (
-            "card declined by issuer for 8410 cents (code 51)",
-            "card declined by issuer for # cents (code #)",
-        ),
-        (
-            "Rate limit reached for gpt-4o: retry after 20s",
-            "Rate limit reached for gpt-4o: retry after #s",
-        ),
-        ("Max turns (3) exceeded", "Max turns (#) exceeded"),
-        ("timed out after 0.25 seconds", "timed out after # seconds"),
-        ("span_3f868d6e29a441e485fb67d9 failed", "span_<id> failed"),
-        ("  two\n lines \t", "two lines"),
-        (None, ""),
-    ],
-)
+MESSAGE_KEY_CASES = [
+    (
+        "card declined by issuer for 8410 cents (code 51)",
+        "card declined by issuer for # cents (code #)",
+    ),
+    (
+        "Rate limit reached for gpt-4o: retry after 20s",
+        "Rate limit reached for gpt-4o: retry after #s",
+    ),
+    ("Max turns (3) exceeded", "Max turns (#) exceeded"),
+    ("timed out after 0.25 seconds", "timed out after # seconds"),
+    ("span_3f868d6e29a441e485fb67d9 failed", "span_<id> failed"),
+    ("  two\n lines \t", "two lines"),
+    (None, ""),
+]
+
+
+@pytest.mark.parametrize(("text", "key"), MESSAGE_KEY_CASES)
 def test_message_key(text: str | None, key: str) -> None:
     assert message_key(text) == key
+
+
+@pytest.mark.postgres
+def test_postgres_stores_the_same_message_key(pg_url: str) -> None:
+    """Migration 0009's generated column spells the key as message_key() does."""
+    from sqlalchemy import text as sql
+
+    from turnscope.store.engine import make_writer_engine, upgrade
+
+    engine = make_writer_engine(pg_url)
+    upgrade(engine)
+    texts = [t for t, _key in MESSAGE_KEY_CASES] + ["x" * 200, "id 0123abcd-1234-5678 ok"]
+    with engine.begin() as conn:
+        for n, text in enumerate(texts):
+            conn.execute(
+                sql(
+                    "INSERT INTO runs (trace_id, status, turns, span_count, error_count, "
+                    "fatal_error_count, recovered_error_count, tool_calls, model_calls, "
+                    "input_tokens, output_tokens, trace_ended, truncated, dropped_spans, "
+                    "first_error) VALUES (:id, 'failed', 0, 0, 0, 0, 0, 0, 0, 0, 0, true, false, "
+                    "0, :text)"
+                ),
+                {"id": f"trace_{n}", "text": text},
+            )
+        stored = dict(conn.execute(sql("SELECT trace_id, message_key FROM runs")).all())
+    engine.dispose()
+    assert [stored[f"trace_{n}"] for n in range(len(texts))] == [message_key(t) for t in texts]
+    flt = RunFilter(message=message_key(texts[0]))
+    store = Store(pg_url)
+    try:
+        assert store.count_runs(flt) == 1
+    finally:
+        store.close()
 
 
 def test_message_rules_are_plain_posix_regexes() -> None:

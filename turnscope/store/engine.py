@@ -19,7 +19,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # execution option for a writer engine's connection that only reads (a deferred transaction)
 READ_ONLY = "turnscope_read_only"
 # the schema revision the read side (queries.py) selects from; a test keeps it at the head
-READER_REVISION = "0006"
+READER_REVISION = "0009"
 
 
 class StoreError(ValueError):
@@ -126,7 +126,9 @@ def make_reader_engine(url: str) -> Engine:
     return create_engine(
         parsed,
         pool_pre_ping=True,
-        connect_args={"options": "-c default_transaction_read_only=on"},
+        # no JIT: it compiled each aggregate over a million runs for 0.15-0.36 s, more than
+        # it saved (benchmarks/pg_viewer_scale.py)
+        connect_args={"options": "-c default_transaction_read_only=on -c jit=off"},
     )
 
 

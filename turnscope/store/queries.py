@@ -15,7 +15,20 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Select, Text, and_, case, cast, event, func, or_, select, type_coerce
+from sqlalchemy import (
+    Select,
+    Text,
+    and_,
+    case,
+    cast,
+    event,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Engine
 
@@ -183,7 +196,13 @@ class Store(Aggregates):
     def _where(self, query: Select[Any], status: Any, flt: RunFilter) -> Select[Any]:
         statuses = selected(flt.status)
         if statuses:
-            query = query.where(status.in_(statuses))
+            # said with the stored status, a plain column condition answered from
+            # ix_runs_status_started (and estimated right by the planner); only a running run's
+            # status is computed (a dead writer's reads incomplete), so only then is it checked
+            stored = set(statuses) | ({RUNNING} if INCOMPLETE in statuses else set())
+            query = query.where(Run.status.in_(sorted(stored)))
+            if RUNNING in stored:
+                query = query.where(status.in_(statuses))
         categories = selected(flt.category)
         if categories:
             query = query.where(self._effective_category(status).in_(categories))
@@ -290,10 +309,42 @@ class Store(Aggregates):
         now = datetime.now(timezone.utc)
         query, status = self._base(now)
         query = self._where(query, status, flt or RunFilter())
-        query = query.order_by(*self._order(order, status)).limit(limit).offset(offset)
+        if order == "failures":
+            query = self._failures_first(query, status, limit, offset)
+        else:
+            query = query.order_by(*self._order(order, status)).limit(limit).offset(offset)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [self._run_dict(row) for row in rows]
+
+    def _failures_first(self, query: Select[Any], status: Any, limit: int, offset: int) -> Any:
+        """The ``failures`` order (failed, then incomplete, then the rest, each newest first)
+        as one query per part, each read newest first from a start-time index and cut at the
+        page's end, then merged: ordering by the computed rank sorted every matching run
+        (seconds at 1,000,000 runs on PostgreSQL)."""
+        parts = []
+        for rank, (effective, stored) in enumerate(
+            (
+                (None, Run.status == "failed"),  # a stored failure is one
+                (status == INCOMPLETE, Run.status.in_((INCOMPLETE, RUNNING))),
+                (status.not_in(FAILURE_STATUSES), Run.status.not_in(FAILURE_STATUSES)),
+            )
+        ):
+            part = (
+                query.where(stored, *([] if effective is None else [effective]))
+                .add_columns(literal(rank).label("rank"))
+                .order_by(Run.started_at.desc(), Run.trace_id)
+                .limit(limit + offset)
+                .subquery(f"part{rank}")
+            )
+            parts.append(select(part))
+        merged = union_all(*parts).subquery("merged")
+        return (
+            select(merged)
+            .order_by(merged.c.rank, merged.c.started_at.desc(), merged.c.trace_id)
+            .limit(limit)
+            .offset(offset)
+        )
 
     def _order(self, order: str, status: Any) -> list[Any]:
         newest = [Run.started_at.desc(), Run.trace_id]
@@ -471,6 +522,7 @@ class Store(Aggregates):
 # --- helpers -----------------------------------------------------------------------------------
 
 ORDERS = ("newest", "failures", "slowest", "tokens", "oldest")
+FAILURE_STATUSES = ("failed", INCOMPLETE)
 TEXT_KINDS = ("function", "generation", "response", "guardrail", "handoff", "custom")
 WITH_WARNINGS = sql_text("runs.warning_count > 0")
 
