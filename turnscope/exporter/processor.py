@@ -87,6 +87,47 @@ def _stream_ending() -> dict[str, Any] | None:
         return None
 
 
+# the runner's locals that say which conversation a run belongs to (0.0.x: only the chain)
+_KEY_LOCALS = ("conversation_id", "session", "previous_response_id")
+
+
+def _run_keys() -> dict[str, str] | None:
+    """For a trace the runner starts, what it was given that ties the run to a conversation:
+    the Responses ``conversation_id``, its session's ``session_id`` and the
+    ``previous_response_id`` it continues. The SDK puts none of them on the trace or its
+    spans; they are locals of the runner frame that starts the trace (``_run_impl`` and
+    ``start_streaming`` on new SDKs, ``Runner.run`` and ``_run_streamed_impl`` on 0.0.x), a
+    few frames above this callback. A trace the user started (``with trace(...)``) gives
+    None. Once per trace: a few frames looked at, never a whole stack."""
+    try:
+        frame = sys._getframe(2)
+        seen = False  # an SDK frame: the first non-SDK frame above it ends the search
+        for _ in range(12):
+            if frame is None:
+                return None
+            if frame.f_globals.get("__name__", "").startswith("agents."):
+                if "previous_response_id" in frame.f_code.co_varnames:
+                    break
+                seen = True
+            elif seen:
+                return None
+            frame = frame.f_back
+        else:
+            return None
+        found: dict[str, str] = {}
+        local = frame.f_locals
+        for name in _KEY_LOCALS:
+            value = local.get(name)
+            if name == "session" and value is not None:
+                value = getattr(value, "session_id", None)
+                name = "session_id"
+            if isinstance(value, str) and value.strip():
+                found[name] = value.strip()[:512]
+        return found or None
+    except Exception:
+        return None
+
+
 def _sinks_for(settings: Settings, identity: dict[str, Any]) -> list[Sink]:
     """The sinks the settings ask for (database and/or OTLP)."""
     sinks: list[Sink] = []
@@ -184,8 +225,9 @@ class TurnscopeProcessor(TracingProcessor):
             pass  # never let tracing break the agent
 
     def on_trace_start(self, trace: Any) -> None:
-        """Queue the trace start, with the name of the asyncio task starting it."""
-        self._put(TRACE_START, trace, _task_name())
+        """Queue the trace start, with the name of the asyncio task starting it and the
+        conversation keys the runner starting it was given."""
+        self._put(TRACE_START, trace, (_task_name(), _run_keys()))
 
     def on_trace_end(self, trace: Any) -> None:
         """Queue the trace end with the exception in flight, if any, and for a streamed run
