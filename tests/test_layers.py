@@ -11,7 +11,7 @@ above it, nor a sibling on its own level):
     4     store     store/ (but engine)                  analysis, contract, records, base
     5     capture   exporter/, otlp/                     store and below (not viewer/)
     5     viewer    viewer/                              store and below (not exporter/, otlp/)
-    6     app       cli, demo/                           all of the above
+    6     app       cli, cli_conversations, demo/        all of the above
     7     face      turnscope/__init__.py                anything (instrument() is the way in)
 
 and ``turnscope.otlp`` is imported only from exporter/, otlp/, cli and the face.
@@ -46,7 +46,7 @@ LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
     ("store", 4, ("turnscope.store",)),
     ("capture", 5, ("turnscope.exporter", "turnscope.otlp")),
     ("viewer", 5, ("turnscope.viewer",)),
-    ("app", 6, ("turnscope.cli", "turnscope.demo")),
+    ("app", 6, ("turnscope.cli", "turnscope.cli_conversations", "turnscope.demo")),
 ]
 FACE = "turnscope"
 # modules that only these may import (besides themselves)
