@@ -9,6 +9,7 @@ VIEWS = Path(__file__).with_name("views")
 RUNS_PAGE = "views/runs.py"
 RUN_PAGE = "views/run.py"
 FAILURES_PAGE = "views/failures.py"
+CONVERSATION_PAGE = "views/conversation.py"
 
 
 def main() -> None:
@@ -26,6 +27,14 @@ def main() -> None:
         # reached by selecting a run or by a deep link: /run?trace_id=...&span_id=...
         st.Page(
             RUN_PAGE, title="Run", icon=":material/timeline:", url_path="run", visibility="hidden"
+        ),
+        # reached from a run page or the runs list: /conversation?id=...
+        st.Page(
+            CONVERSATION_PAGE,
+            title="Conversation",
+            icon=":material/forum:",
+            url_path="conversation",
+            visibility="hidden",
         ),
     ]
     page = st.navigation(pages, position="top")
