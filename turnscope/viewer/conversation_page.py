@@ -11,7 +11,6 @@ conversation table, so those pages only call in.
 
 from __future__ import annotations
 
-import html
 from typing import Any
 from urllib.parse import quote
 
@@ -19,15 +18,14 @@ import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
 from turnscope.analysis.conversation import worst_status
-from turnscope.records import FAILED, INCOMPLETE, is_captured
 from turnscope.store import conversations
 from turnscope.viewer import data
 from turnscope.viewer.app import CONVERSATION_PAGE, RUN_PAGE, RUNS_PAGE
+from turnscope.viewer.conversation_view import BAD, cost_text, exchanges_html
 from turnscope.viewer.format import (
     STATUS_COLORS,
     STATUS_HEX,
     badge,
-    category_text,
     clip,
     duration,
     local_time,
@@ -35,9 +33,6 @@ from turnscope.viewer.format import (
 )
 
 KEY = "id"  # URL parameter: the conversation key
-MESSAGE_CHARS = 400  # what a row shows of a message (the run page has all of it)
-NOT_CAPTURED_TEXT = "not captured"
-BAD = (FAILED, INCOMPLETE)
 
 
 # --- cached reads --------------------------------------------------------------------------
@@ -59,11 +54,6 @@ def _list(url: str, ver: Any, limit: int) -> tuple[list[dict[str, Any]], int]:
     return conversations.list_conversations(store, limit=limit), conversations.count_conversations(
         store
     )
-
-
-def cost_text(usd: float | None) -> str:
-    """A cost as shown ("—" where no price is known)."""
-    return "—" if usd is None else f"${usd:,.4f}"
 
 
 # --- the page ------------------------------------------------------------------------------
@@ -123,67 +113,6 @@ def _header(conversation_id: str, rows: list[dict[str, Any]]) -> None:
         "Tokens", tokens(sum((r["input_tokens"] or 0) + (r["output_tokens"] or 0) for r in rows))
     )
     cols[4].metric("Duration", duration(sum(r["duration_ms"] or 0 for r in rows)))
-
-
-_STYLE = """<style>
-.ts-conv{display:flex;flex-direction:column;gap:.6rem;font-size:.92rem}
-.ts-ex{border:1px solid rgba(128,128,128,.35);border-left:4px solid var(--c);border-radius:.4rem;
-padding:.5rem .8rem}
-.ts-ex.ts-bad{background:rgba(214,39,40,.08);border-color:#D62728;border-left-width:6px}
-.ts-head{display:flex;flex-wrap:wrap;gap:.9rem;align-items:baseline;opacity:.9}
-.ts-head b{font-size:1rem}.ts-status{color:var(--c);font-weight:600}
-.ts-msg{margin:.3rem 0 0 0;white-space:pre-wrap;word-break:break-word}
-.ts-who{font-weight:600;margin-right:.4rem}.ts-none{opacity:.6;font-style:italic}
-</style>"""
-
-
-def _text(value: Any) -> str:
-    """A message for the page, escaped; "not captured" where the run kept no content."""
-    if not is_captured(value):
-        return f'<span class="ts-none">{NOT_CAPTURED_TEXT}</span>'
-    return html.escape(clip(value, MESSAGE_CHARS))
-
-
-def exchange_html(index: int, run: dict[str, Any], offset: int | None) -> str:
-    """One exchange: header (number, verdict, turns, tokens, duration, cost, link), the
-    user's message and the answer or the failure."""
-    status = run["status"]
-    bad = status in BAD
-    color = STATUS_HEX.get(status, "#888")
-    verdict = html.escape(badge(status))
-    if run.get("category"):
-        verdict += " · " + html.escape(category_text(run["category"], run.get("reason")))
-    link = f"run?trace_id={quote(run['trace_id'])}"
-    head = (
-        f"<b>Exchange {index}</b>"
-        f'<span class="ts-status">{verdict}</span>'
-        f"<span>{run['turns']} turn{'s' if run['turns'] != 1 else ''}</span>"
-        f"<span>{tokens((run['input_tokens'] or 0) + (run['output_tokens'] or 0))} tokens</span>"
-        f"<span>{duration(run['duration_ms'])}</span>"
-        f'<span title="cost">{cost_text(run.get("cost_usd"))}</span>'
-        f"<span>{html.escape(local_time(run['started_at'], offset))}</span>"
-        f'<a href="{html.escape(link)}" target="_self">open run ↗</a>'
-    )
-    if bad:
-        answer_who, answer = "Failure", _text(run.get("explanation") or run.get("first_error"))
-    elif status == "running":
-        answer_who, answer = "Answer", '<span class="ts-none">still running</span>'
-    else:
-        answer_who, answer = "Answer", _text(run.get("final_output"))
-    return (
-        f'<div class="ts-ex{" ts-bad" if bad else ""}" style="--c:{color}" '
-        f'data-exchange="{index}" data-status="{html.escape(status)}" '
-        f'data-trace-id="{html.escape(run["trace_id"])}">'
-        f'<div class="ts-head">{head}</div>'
-        f'<p class="ts-msg"><span class="ts-who">User</span>{_text(run.get("first_input"))}</p>'
-        f'<p class="ts-msg"><span class="ts-who">{answer_who}</span>{answer}</p></div>'
-    )
-
-
-def exchanges_html(rows: list[dict[str, Any]], offset: int | None = None) -> str:
-    """All exchanges, in order, as one HTML block (one element: fast for long chats)."""
-    parts = [exchange_html(i, run, offset) for i, run in enumerate(rows, 1)]
-    return _STYLE + '<div class="ts-conv">' + "".join(parts) + "</div>"
 
 
 # --- on other pages ------------------------------------------------------------------------
