@@ -103,6 +103,28 @@ def test_a_group_id_chat_is_one_conversation_with_its_failing_exchange_in_the_mi
     assert 'class="ts-ex ts-bad"' in page.split('data-exchange="2"')[0].rsplit("<div", 1)[1]
 
 
+def test_the_runs_page_lists_one_row_per_conversation(
+    recorder: Any, db_url: str, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runs page's toggle, through Streamlit's AppTest (real app, real SQLite)."""
+    pytest.importorskip("streamlit")
+    from streamlit.testing.v1 import AppTest
+
+    import turnscope.viewer.app as viewer_app
+
+    chat(["hi", "cancel"], [[text("Hello.")], RuntimeError("503")], group_id="chat-1")
+    chat(["hello"], [[text("Hi.")]], group_id="chat-2")
+    assert recorder.flush(10)
+    monkeypatch.setenv("TURNSCOPE_DB", str(db_path))
+    at = AppTest.from_file(viewer_app.__file__, default_timeout=60).run()
+    at.toggle(key="by_conversation").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    (table,) = [d.value for d in at.dataframe]  # the runs table is not drawn
+    assert list(table["Conversation"]) == ["chat-2", "chat-1"]
+    assert list(table["Exchanges"]) == [1, 2]
+    assert "failed" in table["Status"][1]
+
+
 def chained(recorder: Any, messages: list[str]) -> list[str]:
     """A chat on the Responses API that passes each answer's response id to the next run."""
     agent = Agent(

@@ -47,7 +47,7 @@ TIMELINE = ".st-key-timeline .main-svg"  # the turn timeline, drawn by plotly.js
 # Streamlit's own frontend, loaded on a page path (/run, /failures), first probes
 # <page>/_stcore/health and <page>/_stcore/host-config, gets 404 by design (see
 # streamlit/web/server/starlette/starlette_static_routes.py) and falls back to the root.
-STREAMLIT_PROBE = re.compile(r"/(run|failures|runs)/_stcore/(health|host-config)$")
+STREAMLIT_PROBE = re.compile(r"/(run|failures|runs|conversation)/_stcore/(health|host-config)$")
 
 
 def _skip_browser() -> bool:

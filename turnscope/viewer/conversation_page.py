@@ -20,13 +20,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from turnscope.analysis.conversation import worst_status
 from turnscope.store import conversations
 from turnscope.viewer import data
-from turnscope.viewer.app import CONVERSATION_PAGE, RUN_PAGE, RUNS_PAGE
-from turnscope.viewer.conversation_view import BAD, cost_text, exchanges_html
+from turnscope.viewer.app import CONVERSATION_PAGE, RUNS_PAGE
+from turnscope.viewer.conversation_view import BAD, cost_text, exchanges_html, position_html
 from turnscope.viewer.format import (
     STATUS_COLORS,
     STATUS_HEX,
     badge,
-    clip,
     duration,
     local_time,
     tokens,
@@ -128,28 +127,7 @@ def run_position(run: dict[str, Any]) -> None:
     where = _position(url, data.version(store), run["trace_id"], conversation_id)
     if where is None:
         return
-    label = f"Exchange {where.index} of {where.count} in conversation {clip(conversation_id, 40)}"
-    with st.container(horizontal=True, key="conversation_nav"):
-        st.page_link(
-            CONVERSATION_PAGE,
-            label=label,
-            icon=":material/forum:",
-            query_params={KEY: conversation_id},
-        )
-        if where.previous:
-            st.page_link(
-                RUN_PAGE,
-                label="previous exchange",
-                icon=":material/arrow_upward:",
-                query_params={"trace_id": where.previous},
-            )
-        if where.next:
-            st.page_link(
-                RUN_PAGE,
-                label="next exchange",
-                icon=":material/arrow_downward:",
-                query_params={"trace_id": where.next},
-            )
+    st.html(position_html(where))
 
 
 def by_conversation_toggle() -> bool:
@@ -171,7 +149,8 @@ def conversations_table(url: str, version: Any, limit: int = 200) -> None:
         st.info("No conversations: runs share one when they have a group_id, session or chain.")
         return
     shown = f"{len(rows)} of {total:,}" if total > len(rows) else f"{total:,}"
-    st.caption(f"{shown} conversations, the most recently active first.")
+    plural = "s" if total != 1 else ""
+    st.caption(f"{shown} conversation{plural}, the most recently active first.")
     offset = st.context.timezone_offset
     base = st.context.url or ""
     root = base.rsplit("/", 1)[0] if base else ""

@@ -87,3 +87,22 @@ def exchanges_html(rows: list[dict[str, Any]], offset: int | None = None) -> str
     """All exchanges, in order, as one HTML block (one element: fast for long chats)."""
     parts = [exchange_html(i, run, offset) for i, run in enumerate(rows, 1)]
     return _STYLE + '<div class="ts-conv">' + "".join(parts) + "</div>"
+
+
+def position_html(where: Any) -> str:
+    """A run page's place in its conversation (a ``store.conversations.Position``): "Exchange
+    k of n in conversation X" and links to the previous and next exchange. Plain links: a
+    Streamlit page link to the page it is on would show the other run under this URL."""
+    key = where.conversation_id
+    links = [
+        f'<a href="conversation?id={quote(key)}" target="_self">Exchange {where.index} of '
+        f"{where.count} in conversation {html.escape(clip(key, 60))}</a>"
+    ]
+    for label, trace_id in (
+        ("↑ previous exchange", where.previous),
+        ("↓ next exchange", where.next),
+    ):
+        if trace_id:
+            href = html.escape(f"run?trace_id={quote(trace_id)}")
+            links.append(f'<a href="{href}" target="_self">{label}</a>')
+    return '<div class="ts-position">💬 ' + " · ".join(links) + "</div>"
