@@ -57,8 +57,9 @@ def cmd_conversations(args: argparse.Namespace) -> int:
     total = count_conversations(store)
     print(render_conversations_table(found))
     shown = f"{len(found)} of {total}" if total > len(found) else f"{total}"
+    plural = "s" if total != 1 else ""
     print(
-        f"\n{shown} conversations in {store.label}. "
+        f"\n{shown} conversation{plural} in {store.label}. "
         "Their exchanges: turnscope runs --conversation ID"
     )
     return 0
