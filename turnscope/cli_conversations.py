@@ -69,7 +69,7 @@ def render_conversations_table(rows: list[dict[str, Any]]) -> str:
     """Conversations as an aligned text table."""
     from turnscope.store.convert import from_db_time
 
-    headers = ["LAST ACTIVE", "STATUS", "EXCHANGES", "TOKENS", "SPAN", "CONVERSATION"]
+    headers = ["LAST ACTIVE", "STATUS", "EXCHANGES", "TOKENS", "ELAPSED", "CONVERSATION"]
     table = []
     for c in rows:
         first, last = from_db_time(c["started_at"]), from_db_time(c["last_at"])
