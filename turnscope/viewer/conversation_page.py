@@ -104,7 +104,7 @@ def _header(conversation_id: str, rows: list[dict[str, Any]]) -> None:
         f"started {local_time(rows[0]['started_at'], offset)} · "
         f"last {local_time(rows[-1]['started_at'], offset)}"
     )
-    cols = st.columns(5)
+    cols = st.columns(6)
     cols[0].metric("Exchanges", len(rows))
     cols[1].metric("Failed", sum(1 for r in rows if r["status"] in BAD))
     cols[2].metric("Turns", sum(r["turns"] or 0 for r in rows))
@@ -112,6 +112,8 @@ def _header(conversation_id: str, rows: list[dict[str, Any]]) -> None:
         "Tokens", tokens(sum((r["input_tokens"] or 0) + (r["output_tokens"] or 0) for r in rows))
     )
     cols[4].metric("Duration", duration(sum(r["duration_ms"] or 0 for r in rows)))
+    costs = [r["cost_usd"] for r in rows if r.get("cost_usd") is not None]
+    cols[5].metric("Cost", cost_text(sum(costs) if costs else None))
 
 
 # --- on other pages ------------------------------------------------------------------------

@@ -23,6 +23,8 @@ NOT_CAPTURED_TEXT = "not captured"
 BAD = (FAILED, INCOMPLETE)
 
 
+# Cost: each exchange shows ``run["cost_usd"]`` and the page header their sum; rows carry no
+# such key until prices are known to the store (turnscope's cost module fills it), so "—".
 def cost_text(usd: float | None) -> str:
     """A cost as shown ("—" where no price is known)."""
     return "—" if usd is None else f"${usd:,.4f}"
@@ -33,7 +35,7 @@ _STYLE = """<style>
 .ts-ex{border:1px solid rgba(128,128,128,.35);border-left:4px solid var(--c);border-radius:.4rem;
 padding:.5rem .8rem}
 .ts-ex.ts-bad{background:rgba(214,39,40,.08);border-color:#D62728;border-left-width:6px}
-.ts-head{display:flex;flex-wrap:wrap;gap:.9rem;align-items:baseline;opacity:.9}
+.ts-head{opacity:.9}
 .ts-head b{font-size:1rem}.ts-status{color:var(--c);font-weight:600}
 .ts-msg{margin:.3rem 0 0 0;white-space:pre-wrap;word-break:break-word}
 .ts-who{font-weight:600;margin-right:.4rem}.ts-none{opacity:.6;font-style:italic}
@@ -57,14 +59,18 @@ def exchange_html(index: int, run: dict[str, Any], offset: int | None) -> str:
     if run.get("category"):
         verdict += " · " + html.escape(category_text(run["category"], run.get("reason")))
     link = f"run?trace_id={quote(run['trace_id'])}"
+    facts = " · ".join(
+        [
+            f"{run['turns']} turn{'s' if run['turns'] != 1 else ''}",
+            f"{tokens((run['input_tokens'] or 0) + (run['output_tokens'] or 0))} tokens",
+            duration(run["duration_ms"]),
+            f"cost {cost_text(run.get('cost_usd'))}",
+            html.escape(local_time(run["started_at"], offset)),
+        ]
+    )
+    # few elements per exchange: the browser's share of a long chat's page is its DOM
     head = (
-        f"<b>Exchange {index}</b>"
-        f'<span class="ts-status">{verdict}</span>'
-        f"<span>{run['turns']} turn{'s' if run['turns'] != 1 else ''}</span>"
-        f"<span>{tokens((run['input_tokens'] or 0) + (run['output_tokens'] or 0))} tokens</span>"
-        f"<span>{duration(run['duration_ms'])}</span>"
-        f'<span title="cost">{cost_text(run.get("cost_usd"))}</span>'
-        f"<span>{html.escape(local_time(run['started_at'], offset))}</span>"
+        f'<b>Exchange {index}</b> <span class="ts-status">{verdict}</span> · {facts} · '
         f'<a href="{html.escape(link)}" target="_self">open run ↗</a>'
     )
     if bad:
