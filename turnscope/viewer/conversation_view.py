@@ -33,7 +33,7 @@ def cost_text(usd: float | None) -> str:
 _STYLE = """<style>
 .ts-conv{display:flex;flex-direction:column;gap:.6rem;font-size:.92rem}
 .ts-ex{border:1px solid rgba(128,128,128,.35);border-left:4px solid var(--c);border-radius:.4rem;
-padding:.5rem .8rem}
+padding:.5rem .8rem;content-visibility:auto;contain-intrinsic-size:auto 6rem}
 .ts-ex.ts-bad{background:rgba(214,39,40,.08);border-color:#D62728;border-left-width:6px}
 .ts-head{opacity:.9}
 .ts-head b{font-size:1rem}.ts-status{color:var(--c);font-weight:600}
@@ -68,7 +68,8 @@ def exchange_html(index: int, run: dict[str, Any], offset: int | None) -> str:
             html.escape(local_time(run["started_at"], offset)),
         ]
     )
-    # few elements per exchange: the browser's share of a long chat's page is its DOM
+    # few elements per exchange, and those off screen not laid out (content-visibility):
+    # the browser's share of a long chat's page is its DOM
     head = (
         f'<b>Exchange {index}</b> <span class="ts-status">{verdict}</span> · {facts} · '
         f'<a href="{html.escape(link)}" target="_self">open run ↗</a>'
