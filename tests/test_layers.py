@@ -12,7 +12,7 @@ above it, nor a sibling on its own level):
     5     capture   exporter/, otlp/                     store and below (not viewer/)
     5     viewer    viewer/                              store and below (not exporter/, otlp/)
     5     repro     repro/                               store and below (not exporter/, otlp/)
-    6     app       cli, demo/                           all of the above
+    6     app       cli, cli_conversations, demo/        all of the above
     7     face      turnscope/__init__.py                anything (instrument() is the way in)
 
 and ``turnscope.otlp`` is imported only from exporter/, otlp/, cli and the face.
@@ -52,7 +52,7 @@ LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
     ("capture", 5, ("turnscope.exporter", "turnscope.otlp")),
     ("viewer", 5, ("turnscope.viewer",)),
     ("repro", 5, ("turnscope.repro",)),
-    ("app", 6, ("turnscope.cli", "turnscope.demo")),
+    ("app", 6, ("turnscope.cli", "turnscope.cli_conversations", "turnscope.demo")),
 ]
 FACE = "turnscope"
 # modules that only these may import (besides themselves)

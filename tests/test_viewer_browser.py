@@ -47,7 +47,9 @@ TIMELINE = ".st-key-timeline .main-svg"  # the turn timeline, drawn by plotly.js
 # Streamlit's own frontend, loaded on a page path (/run, /failures), first probes
 # <page>/_stcore/health and <page>/_stcore/host-config, gets 404 by design (see
 # streamlit/web/server/starlette/starlette_static_routes.py) and falls back to the root.
-STREAMLIT_PROBE = re.compile(r"/(run|failures|runs|compare)/_stcore/(health|host-config)$")
+STREAMLIT_PROBE = re.compile(
+    r"/(run|failures|runs|compare|conversation)/_stcore/(health|host-config)$"
+)
 
 
 def _skip_browser() -> bool:
@@ -260,7 +262,8 @@ def test_failures_page_and_a_shared_filtered_view(server: ViewerServer, page: Pa
     page.check("failures")
 
     page.goto(f"{server.url}/?status=failed&category=tool_error")
-    page.text("Runs 1–1 of 1.")
+    failed = _db(server).count_runs(RunFilter(status="failed", category="tool_error"))
+    page.text(f"Runs 1–{failed} of {failed}.")
     page.check("shared-filter")
 
     page.goto(f"{server.url}/run?trace_id=trace_not_there")

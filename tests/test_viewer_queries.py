@@ -171,7 +171,7 @@ def test_message_key(text: str | None, key: str) -> None:
 
 @pytest.mark.postgres
 def test_postgres_stores_the_same_message_key(pg_url: str) -> None:
-    """Migration 0009's generated column spells the key as message_key() does."""
+    """Migration 0008's generated column spells the key as message_key() does."""
     from sqlalchemy import text as sql
 
     from turnscope.store.engine import make_writer_engine, upgrade

@@ -14,6 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from turnscope import __version__
+from turnscope.cli_conversations import (
+    CONVERSATION_HELP,
+    add_conversations_command,
+    resolve_conversation_id,
+)
 from turnscope.records import ALL_REASONS, CATEGORIES, STATUSES
 from turnscope.repro.command import add_repro_command
 from turnscope.viewer.format import category_text, check_text, duration  # no Streamlit
@@ -115,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tool", help="only runs that called this tool")
     p.add_argument("--search", help="text to find in error messages and explanations")
     p.add_argument("--since", help="only runs started since: 30m, 2h, 7d or an ISO date/time")
+    p.add_argument("--conversation", metavar="ID", help=CONVERSATION_HELP)
     p.add_argument("--limit", type=_positive, default=20, help="how many runs (default 20)")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p.add_argument("--prices", metavar="FILE", help=PRICES_HELP)
@@ -138,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_why)
 
     add_diff_command(sub)
+    add_conversations_command(sub, DB_HELP, _positive, PRICES_HELP)
     add_view_command(sub)
     add_export_otlp_command(sub)
     add_repro_command(sub)
@@ -498,7 +505,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from turnscope.store.queries import RunFilter, parse_since
 
     store = _store(args.db)
+    conversation = args.conversation and resolve_conversation_id(store, args.conversation)
     flt = RunFilter(
+        conversation_id=conversation or None,
         status=args.status,
         category=args.category,
         reason=args.reason,
@@ -509,7 +518,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         search=args.search,
         since=parse_since(args.since),
     )
-    runs = store.list_runs(flt, limit=args.limit)
+    runs = store.list_runs(flt, limit=args.limit, order="oldest" if conversation else "newest")
     add_costs(store, runs, load_book(args.prices))
     if args.json:
         print(json.dumps(runs, indent=2, ensure_ascii=False, default=str))

@@ -37,11 +37,12 @@ def content_text(content: Any) -> str | None:
 
 
 def last_user_text(value: Any) -> str | None:
-    """What the user said in a model input: the input string, or the first user message."""
+    """What the user said in a model input: the input string, or the last user message (a
+    chat's earlier exchanges, from a session or passed back in, come before it)."""
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        for item in value:
+        for item in reversed(value):
             if isinstance(item, dict) and item.get("role") == "user":
                 return content_text(item.get("content"))
         return content_text(value)

@@ -447,6 +447,12 @@ class TraceInfo:
     host: str | None = None
     dropped_spans: int = 0
     streamed: bool | None = None  # started with Runner.run_streamed (None: unknown)
+    # what the runner that started the trace was given (read at trace start, see
+    # analysis/conversation.py): its Responses ``conversation_id``, its session's id and the
+    # ``previous_response_id`` it continues; None where not seen (old SDKs, a user's trace())
+    conversation_id: str | None = None
+    session_id: str | None = None
+    previous_response_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -484,6 +490,11 @@ class RunRecord:
     dropped_spans: int = 0
     streamed: bool | None = None
     ending: dict[str, Any] | None = None  # TraceInfo.ending
+    # the conversation this run is an exchange of (analysis/conversation.py), the response
+    # it continues and the id of its last model response (a later exchange may continue it)
+    conversation_id: str | None = None
+    previous_response_id: str | None = None
+    last_response_id: str | None = None
 
     @property
     def agent_path(self) -> str:

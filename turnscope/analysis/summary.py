@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from turnscope.analysis.conversation import conversation_key, last_response_id
 from turnscope.analysis.errors import SpanFailure
 from turnscope.analysis.turns import Scope, Structure, Turn, agent_path
 from turnscope.content import canonical_args, clip, last_user_text, output_text
@@ -166,6 +167,7 @@ def run_row(
     elif failures:
         first_error = failures[0].line()
     top_turns = [t for s in top_scopes(st) for t in s.turns]
+    last_response = last_response_id(models)
     return RunRecord(
         trace_id=info.trace_id,
         workflow=info.workflow or _task_name(st),
@@ -198,6 +200,9 @@ def run_row(
         dropped_spans=info.dropped_spans,
         streamed=info.streamed,
         ending=info.ending,
+        conversation_id=conversation_key(info, last_response),
+        previous_response_id=info.previous_response_id,
+        last_response_id=last_response,
     )
 
 

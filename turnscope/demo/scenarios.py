@@ -199,6 +199,11 @@ def fetch_exchange_rate(currency: str) -> str:
 # --- runs that succeed -----------------------------------------------------------------------
 
 
+# A support chat: one conversation (group id ``conv_demo_42``) of three exchanges, one run
+# per customer message, the second of which fails.
+CHAT = "conv_demo_42"
+
+
 @case("handoff, tool call, answer", "Customer support", S, agent="Billing", turn=3)
 async def support_handoff(trace_id: str) -> Any:
     """Triage hands off to Billing, which looks up the order and answers."""
@@ -222,8 +227,35 @@ async def support_handoff(trace_id: str) -> Any:
         handoffs=[billing],
         model=DemoModel([[call("transfer_to_billing")]], name="gpt-4o-mini"),
     )
-    run_config = config(trace_id, "Customer support", group_id="conv_demo_42")
+    run_config = config(trace_id, "Customer support", group_id=CHAT)
     return await Runner.run(triage, "Where is my order A-1009?", run_config=run_config)
+
+
+@function_tool(failure_error_function=None)
+def cancel_order(order_id: str) -> str:
+    """Cancel an order (no failure handler: an error stops the run)."""
+    raise RuntimeError(f"order {order_id} has already shipped: the warehouse refused to cancel")
+
+
+@case(
+    "same conversation, a failing exchange",
+    "Customer support",
+    F,
+    "tool_error",
+    agent="Billing",
+    turn=1,
+    tool="cancel_order",
+    exception="UserError",
+)
+async def chat_cancel_fails(trace_id: str) -> Any:
+    """The customer's second message in the same conversation: the cancellation tool fails."""
+    agent = Agent(
+        name="Billing",
+        tools=[cancel_order],
+        model=DemoModel([[call("cancel_order", {"order_id": "A-1009"})]]),
+    )
+    run_config = config(trace_id, "Customer support", group_id=CHAT)
+    return await Runner.run(agent, "Please cancel order A-1009.", run_config=run_config)
 
 
 @case(
@@ -234,18 +266,18 @@ async def support_handoff(trace_id: str) -> Any:
     turn=1,
 )
 async def follow_up_same_conversation(trace_id: str) -> Any:
-    """A second turn of the same conversation (same group id), streamed."""
+    """The third exchange of the same conversation (same group id), streamed."""
     agent = Agent(
         name="Billing",
         tools=[lookup_order],
         model=DemoModel(
-            [[text("You're welcome! Anything else about order A-1009?")]],
+            [[text("It shipped, so it can't be cancelled; you can return it for a refund.")]],
             api="responses",
             name="my-finetune",  # a model no price list knows: its cost shows as unknown
         ),
     )
-    run_config = config(trace_id, "Customer support", group_id="conv_demo_42")
-    result = Runner.run_streamed(agent, "Thanks!", run_config=run_config)
+    run_config = config(trace_id, "Customer support", group_id=CHAT)
+    result = Runner.run_streamed(agent, "Why not? What can I do?", run_config=run_config)
     async for _ in result.stream_events():
         pass
     return result.final_output

@@ -243,6 +243,15 @@ class Normalizer:
             info.metadata = redact_data(info.metadata, redact) if info.metadata else None
         return info
 
+    def run_keys(self, info: TraceInfo, keys: dict[str, str]) -> None:
+        """Set the conversation keys the runner was given (``processor._run_keys``) on a
+        trace, redacted like its group id (a kept key stays as recorded: a resumed run)."""
+        redact = self.redactor
+        for name in ("conversation_id", "session_id", "previous_response_id"):
+            value = keys.get(name)
+            if isinstance(value, str) and value:
+                setattr(info, name, redact(value) if redact is not None else value)
+
     def exception(self, exc: BaseException) -> ExceptionInfo | None:
         """An exception in flight, summarised (and redacted)."""
         info = exception_info(exc, self.capture_content)

@@ -341,15 +341,18 @@ class Pipeline:
         trace: Any,
         wall: float,
         exc: Any,
-        task_name: str | None,
+        hints: Any,
         touched: dict[str, TraceState],
         loaded: Any,
     ) -> None:
         fresh = self.normalizer.trace(trace)
         state = self._state(fresh.trace_id, touched, loaded)
         info = state.info
+        task_name, keys = hints if isinstance(hints, tuple) else (hints, None)
         if streamed_hint(task_name):
             info.streamed = True
+        if keys:
+            self.normalizer.run_keys(info, keys)
         info.workflow = fresh.workflow or info.workflow
         info.group_id = fresh.group_id or info.group_id
         info.metadata = fresh.metadata or info.metadata
@@ -366,7 +369,7 @@ class Pipeline:
         trace: Any,
         wall: float,
         exc: Any,
-        ending: dict[str, Any] | None,
+        hints: Any,
         batch: Batch,
         touched: dict[str, TraceState],
         loaded: Any,
@@ -374,6 +377,9 @@ class Pipeline:
         fresh = self.normalizer.trace(trace)
         state = self._state(fresh.trace_id, touched, loaded)
         info = state.info
+        ending, keys = hints if isinstance(hints, tuple) else (hints, None)
+        if keys:  # a streamed run's conversation keys, read at its end
+            self.normalizer.run_keys(info, keys)
         info.workflow = info.workflow or fresh.workflow
         info.metadata = fresh.metadata or info.metadata  # metadata may be set during the run
         info.ended_at = datetime.fromtimestamp(wall, tz=timezone.utc)

@@ -57,11 +57,12 @@ def _task_name() -> str | None:
         return None
 
 
-def _stream_ending() -> dict[str, Any] | None:
+def _stream_ending() -> tuple[dict[str, Any], dict[str, str] | None] | None:
     """For a streamed run closing its trace, what only its result object knows: whether it
-    produced a final output and whether it was cancelled (``cancel(mode="after_turn")``).
-    The SDK closes a streamed run's trace in the frame right above its tracing code, one that
-    holds ``streamed_result``; other traces (plain runs, the user's own ``trace()``) give None.
+    produced a final output and whether it was cancelled (``cancel(mode="after_turn")``);
+    and, read from the same frame, its conversation keys (see ``_run_keys``). The SDK closes
+    a streamed run's trace in the frame right above its tracing code, one that holds
+    ``streamed_result``; other traces (plain runs, the user's own ``trace()``) give None.
     Once per trace: a few frames looked at, never a whole stack."""
     try:
         frame = sys._getframe(2)
@@ -76,15 +77,71 @@ def _stream_ending() -> dict[str, Any] | None:
         code = frame.f_code
         if "streamed_result" not in code.co_varnames and "streamed_result" not in code.co_cellvars:
             return None
-        result = frame.f_locals.get("streamed_result")
+        local = frame.f_locals
+        result = local.get("streamed_result")
         if result is None:
             return None
-        return {
+        ending = {
             "final_output": getattr(result, "final_output", None) is not None,
             "cancel_mode": str(getattr(result, "_cancel_mode", None) or "none"),
         }
+        return ending, _keys_in(local)
     except Exception:
         return None
+
+
+# the runner's locals that say which conversation a run belongs to (0.0.x: only the chain)
+_KEY_LOCALS = ("conversation_id", "session", "previous_response_id")
+SMALL_FRAME = 40  # locals a frame may have for its f_locals to be cheap enough to read
+# the runner code that starts a trace, and how far above _run_keys it is: this callback, the
+# SDK's processor list, Trace.start, then the runner (streamed) or TraceCtxManager.__enter__
+RUNNER_CODES = frozenset({"run", "_run_impl", "_run_streamed_impl", "start_streaming"})
+RUNNER_DEPTHS = (5, 4)  # plain runs first: the common case creates one frame object
+
+
+def _run_keys() -> dict[str, str] | None:
+    """For a trace the runner starts, what it was given that ties the run to a conversation:
+    the Responses ``conversation_id``, its session's ``session_id`` and the
+    ``previous_response_id`` it continues. The SDK puts none of them on the trace or its
+    spans; they are locals of the runner frame that starts the trace, five or four frames
+    above this callback (``Runner.run`` and ``_run_streamed_impl`` on 0.0.x), or its
+    caller's ``kwargs`` (``AgentRunner.run`` above ``_run_impl`` on new SDKs). Looked up by
+    depth, not by walking the stack: each frame walked, and each local of a frame whose
+    locals are read, costs the agent's thread (``_run_impl`` has over a hundred). A new
+    SDK's streamed run starts its trace in a task with no such caller: ``_stream_ending``
+    reads its keys at the end. A trace the user started (``with trace(...)``) gives None."""
+    try:
+        for depth in RUNNER_DEPTHS:
+            frame = sys._getframe(depth)
+            code = frame.f_code
+            if code.co_name in RUNNER_CODES and frame.f_globals.get("__name__", "").startswith(
+                "agents."
+            ):
+                break
+        else:
+            return None
+        if code.co_nlocals <= SMALL_FRAME:
+            return _keys_in(frame.f_locals)
+        outer = frame.f_back
+        if outer is not None and outer.f_code.co_nlocals <= SMALL_FRAME:
+            kwargs = outer.f_locals.get("kwargs")
+            return _keys_in(kwargs) if isinstance(kwargs, dict) else None
+        return None
+    except Exception:
+        return None
+
+
+def _keys_in(values: Any) -> dict[str, str] | None:
+    """The conversation keys among a runner's locals or options."""
+    found: dict[str, str] = {}
+    for name in _KEY_LOCALS:
+        value = values.get(name)
+        if name == "session" and value is not None:
+            value = getattr(value, "session_id", None)
+            name = "session_id"
+        if isinstance(value, str) and value.strip():
+            found[name] = value.strip()[:512]
+    return found or None
 
 
 def _sinks_for(settings: Settings, identity: dict[str, Any]) -> list[Sink]:
@@ -184,8 +241,9 @@ class TurnscopeProcessor(TracingProcessor):
             pass  # never let tracing break the agent
 
     def on_trace_start(self, trace: Any) -> None:
-        """Queue the trace start, with the name of the asyncio task starting it."""
-        self._put(TRACE_START, trace, _task_name())
+        """Queue the trace start, with the name of the asyncio task starting it and the
+        conversation keys the runner starting it was given."""
+        self._put(TRACE_START, trace, (_task_name(), _run_keys()))
 
     def on_trace_end(self, trace: Any) -> None:
         """Queue the trace end with the exception in flight, if any, and for a streamed run

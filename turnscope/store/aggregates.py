@@ -199,7 +199,7 @@ class Aggregates:
         if self.dialect == "sqlite":
             return func.turnscope_message_key(source)
         if self.dialect == "postgresql":
-            # stored by the database when the run is written (migration 0009): the same
+            # stored by the database when the run is written (migration 0008): the same
             # expression as below, which cost ~50 us a run at read time
             return literal_column("runs.message_key")
         expr = source

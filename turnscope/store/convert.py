@@ -146,6 +146,9 @@ def run_row(run: RunRecord, now: datetime) -> dict[str, Any]:
         "first_error": run.first_error,
         "truncated": run.truncated,
         "dropped_spans": run.dropped_spans,
+        "conversation_id": run.conversation_id,
+        "previous_response_id": run.previous_response_id,
+        "last_response_id": run.last_response_id,
     }
 
 
@@ -164,7 +167,12 @@ def trace_info_from_row(row: Any) -> TraceInfo:
         started_at=from_db_time(m["started_at"]),
         dropped_spans=m["dropped_spans"] or 0,
         streamed=m["streamed"],
+        previous_response_id=m["previous_response_id"],
     )
+    # a stored key other than the run's own trace id was stated (or resolved from a chain):
+    # kept as stated, so rewriting the run keeps its conversation
+    if m["conversation_id"] and m["conversation_id"] != m["trace_id"]:
+        info.conversation_id = m["conversation_id"]
     if m["trace_ended"]:
         info.ending = m["ending"]
         info.ended_at = from_db_time(m["ended_at"]) or info.started_at

@@ -8,7 +8,7 @@ figures and chart.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -87,13 +87,23 @@ def run_totals(store: Store, trace_ids: Sequence[str], book: PriceBook) -> dict[
     return {t: total_of(calls.get(t, ()), book) for t in trace_ids}
 
 
+def group_totals(
+    store: Store, groups: Mapping[str, Sequence[str]], book: PriceBook
+) -> dict[str, Total]:
+    """What each group of runs (a conversation's exchanges) cost together, read in one pass:
+    ``.total_usd``, ``.partial``, ``.unpriced`` and ``.text()`` as for one run."""
+    totals = run_totals(store, [t for ids in groups.values() for t in ids], book)
+    out: dict[str, Total] = {}
+    for key, ids in groups.items():
+        out[key] = Total()
+        for trace_id in ids:
+            out[key].merge(totals[trace_id])
+    return out
+
+
 def conversation_cost(store: Store, trace_ids: Sequence[str], book: PriceBook) -> Total:
-    """What a group of runs (a conversation's exchanges) cost together: ``.total_usd``,
-    ``.partial``, ``.unpriced`` and ``.text()`` as for one run."""
-    total = Total()
-    for run_total in run_totals(store, trace_ids, book).values():
-        total.merge(run_total)
-    return total
+    """What one group of runs cost together."""
+    return group_totals(store, {"": trace_ids}, book)[""]
 
 
 def add_costs(store: Store, runs: list[dict[str, Any]], book: PriceBook) -> list[dict[str, Any]]:

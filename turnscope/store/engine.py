@@ -19,7 +19,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # execution option for a writer engine's connection that only reads (a deferred transaction)
 READ_ONLY = "turnscope_read_only"
 # the schema revision the read side (queries.py) selects from; a test keeps it at the head
-READER_REVISION = "0009"
+READER_REVISION = "0008"
 
 
 class StoreError(ValueError):

@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# What migrations add on PostgreSQL only and no writer sets (0009: ``runs.message_key``, a
+# What migrations add on PostgreSQL only and no writer sets (0008: ``runs.message_key``, a
 # generated column): left out of the models, skipped when the schema is compared to them.
 POSTGRES_ONLY = frozenset({"message_key"})
 
@@ -97,6 +97,10 @@ class Run(Base):
     first_error: Mapped[str | None] = mapped_column(Text)
     truncated: Mapped[bool] = mapped_column(Boolean, default=False)
     dropped_spans: Mapped[int] = mapped_column(Integer, default=0)
+    # the conversation this run is an exchange of (analysis/conversation.py, migration 0007)
+    conversation_id: Mapped[str | None] = mapped_column(String(512))
+    previous_response_id: Mapped[str | None] = mapped_column(String(255))
+    last_response_id: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (
         Index("ix_runs_started_at", "started_at"),
@@ -104,6 +108,13 @@ class Run(Base):
         Index("ix_runs_category_started", "category", "started_at"),
         Index("ix_runs_workflow_started", "workflow", "started_at"),
         Index("ix_runs_group_id", "group_id"),
+        Index("ix_runs_conversation_started", "conversation_id", "started_at"),
+        Index(
+            "ix_runs_last_response_id",
+            "last_response_id",
+            sqlite_where=text("last_response_id IS NOT NULL"),
+            postgresql_where=text("last_response_id IS NOT NULL"),
+        ),
         Index("ix_runs_process_status", "process_id", "status"),
         Index("ix_runs_updated_at", "updated_at"),
         Index("ix_runs_duration", "duration_ms"),

@@ -92,6 +92,7 @@ RUN_COLUMNS = (
     "truncated",
     "dropped_spans",
     "trace_ended",
+    "conversation_id",
 )
 
 
@@ -217,6 +218,8 @@ class Store(Aggregates):
             query = query.where(Run.workflow == flt.workflow)
         if flt.group_id:
             query = query.where(Run.group_id == flt.group_id)
+        if flt.conversation_id:
+            query = query.where(Run.conversation_id == flt.conversation_id)
         if flt.since:
             query = query.where(Run.started_at >= to_db_time(flt.since))
         if flt.until:

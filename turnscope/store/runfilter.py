@@ -32,6 +32,7 @@ class RunFilter:
     agent: str | None = None
     tool: str | None = None
     group_id: str | None = None
+    conversation_id: str | None = None  # the exchanges of one conversation
     since: datetime | None = None
     until: datetime | None = None
     search: str | None = None

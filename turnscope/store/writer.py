@@ -7,7 +7,7 @@ import math
 import platform
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import chain
 from operator import itemgetter
@@ -17,7 +17,7 @@ from sqlalchemy import JSON, Boolean, DateTime, Table, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from turnscope import jsontext
-from turnscope.records import SpanRecord, TraceInfo
+from turnscope.records import RunRecord, SpanRecord, TraceInfo
 from turnscope.sinks import Batch, StagedSink
 from turnscope.store.convert import (
     run_row,
@@ -341,12 +341,35 @@ def _chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+# A run that continues a recorded response (``previous_response_id``) and was given no key
+# of its own joins the conversation of the run that produced that response. Run after the
+# upsert, in the same transaction, one run at a time in start order: a chain recorded in one
+# batch resolves link by link, and readers never see the run without its conversation.
+_JOIN_CHAIN = (
+    "UPDATE runs SET conversation_id = COALESCE(("
+    "SELECT p.conversation_id FROM runs p WHERE p.last_response_id = runs.previous_response_id"
+    " AND p.trace_id <> runs.trace_id AND p.conversation_id IS NOT NULL LIMIT 1"
+    "), conversation_id) WHERE trace_id = ? AND previous_response_id IS NOT NULL"
+    " AND conversation_id = ?"
+)
+
+
+def chained_runs(runs: list[RunRecord]) -> list[str]:
+    """Trace ids of the runs whose conversation comes from a ``previous_response_id`` chain
+    (keyed by their own trace id until resolved), oldest first."""
+    found = [r for r in runs if r.previous_response_id and r.conversation_id == r.trace_id]
+    found.sort(key=lambda r: (r.started_at is None, r.started_at or 0))
+    return list(dict.fromkeys(r.trace_id for r in found))
+
+
 @dataclass(slots=True)
 class PreparedBatch:
     """What ``DbSink.commit`` writes: span and run rows ready for the driver."""
 
     spans: Any
     runs: Any
+    # runs continuing a recorded response: their conversation is resolved after the upsert
+    chained: list[str] = field(default_factory=list)
 
     def extend(self, later: PreparedBatch) -> None:
         """Append a later batch's rows (written in order, so its records win)."""
@@ -355,6 +378,7 @@ class PreparedBatch:
                 mine.rows.extend(theirs.rows)
             else:
                 mine.extend(theirs)
+        self.chained.extend(later.chained)
 
 
 class DbSink(StagedSink):
@@ -429,16 +453,20 @@ class DbSink(StagedSink):
         for span in batch.spans:
             latest[(span.trace_id, span.span_id)] = span
         runs = [run_row(r, now) for r in batch.runs]
+        chained = chained_runs(batch.runs)
         dialect = self.engine.dialect.name
         if dialect == "sqlite":
             spans = [_span_values(s, _sqlite_times, int, SQLITE_NULL) for s in latest.values()]
             return PreparedBatch(
                 SqliteRows(_SQLITE_SPANS_HEAD, _SQLITE_SPANS_TAIL, spans),
                 _sqlite_rows(RUNS, runs, ("trace_id",)),
+                chained,
             )
         if dialect == "postgresql":
-            return PreparedBatch([_span_values(s, _db_times, bool) for s in latest.values()], runs)
-        return PreparedBatch([span_row(s) for s in latest.values()], runs)  # pragma: no cover
+            spans = [_span_values(s, _db_times, bool) for s in latest.values()]
+            return PreparedBatch(spans, runs, chained)
+        spans = [span_row(s) for s in latest.values()]  # pragma: no cover
+        return PreparedBatch(spans, runs, chained)  # pragma: no cover
 
     def commit(self, prepared: PreparedBatch) -> None:
         """Write a prepared batch in one transaction (safe to call from another thread)."""
@@ -455,6 +483,8 @@ class DbSink(StagedSink):
             else:  # pragma: no cover - other databases
                 upsert(conn, SPANS, prepared.spans, ["trace_id", "span_id"])
                 upsert(conn, RUNS, prepared.runs, ["trace_id"])
+            for trace_id in prepared.chained:
+                conn.exec_driver_sql(_JOIN_CHAIN.replace("?", "%(t)s"), {"t": trace_id})
 
     def _sqlite_commit(self, prepared: PreparedBatch) -> None:
         """One transaction on a connection kept for commits, through the driver itself: the
@@ -471,6 +501,8 @@ class DbSink(StagedSink):
             raw.execute("BEGIN IMMEDIATE")
             _sqlite_execute(raw, prepared.spans)
             _sqlite_execute(raw, prepared.runs)
+            for trace_id in prepared.chained:
+                raw.execute(_JOIN_CHAIN, (trace_id, trace_id))
             raw.execute("COMMIT")
         except BaseException:
             self._committing = None

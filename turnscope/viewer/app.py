@@ -10,6 +10,7 @@ RUNS_PAGE = "views/runs.py"
 RUN_PAGE = "views/run.py"
 FAILURES_PAGE = "views/failures.py"
 COMPARE_PAGE = "views/compare.py"
+CONVERSATION_PAGE = "views/conversation.py"
 
 
 def main() -> None:
@@ -33,6 +34,14 @@ def main() -> None:
         # reached by selecting a run or by a deep link: /run?trace_id=...&span_id=...
         st.Page(
             RUN_PAGE, title="Run", icon=":material/timeline:", url_path="run", visibility="hidden"
+        ),
+        # reached from a run page or the runs list: /conversation?id=...
+        st.Page(
+            CONVERSATION_PAGE,
+            title="Conversation",
+            icon=":material/forum:",
+            url_path="conversation",
+            visibility="hidden",
         ),
     ]
     page = st.navigation(pages, position="top")

@@ -16,7 +16,7 @@ from turnscope.store import costs
 from turnscope.viewer import data
 from turnscope.viewer.bars_view import bars_view
 from turnscope.viewer.filters import run_filter_from_key
-from turnscope.viewer.format import duration, local_time
+from turnscope.viewer.format import cost_cell, duration, local_time
 
 if TYPE_CHECKING:
     from turnscope.analysis.verdict import Analysis
@@ -25,7 +25,7 @@ COST_CHART_KEY = "cost_chart"
 COST_COLOR = "#2E86AB"
 
 
-def _prices_key() -> tuple[str, float]:
+def prices_key() -> tuple[str, float]:
     """The price file and its modification time: a changed file is read again."""
     path = os.environ.get(ENV_PRICES) or ""
     try:
@@ -35,7 +35,8 @@ def _prices_key() -> tuple[str, float]:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def _load(key: tuple[str, float]) -> tuple[PriceBook, str | None]:
+def load_prices(key: tuple[str, float]) -> tuple[PriceBook, str | None]:
+    """The price book for ``prices_key()``, and what was wrong with the price file."""
     try:
         return load_book(key[0] or None), None
     except ValueError as exc:
@@ -44,7 +45,7 @@ def _load(key: tuple[str, float]) -> tuple[PriceBook, str | None]:
 
 def book() -> PriceBook:
     """The price book (a bad price file: one line on the page, bundled prices only)."""
-    loaded, problem = _load(_prices_key())
+    loaded, problem = load_prices(prices_key())
     if problem:
         st.error(f"{problem} — showing the bundled prices only.", icon=":material/error:")
     return loaded
@@ -54,24 +55,19 @@ def book() -> PriceBook:
 def _page_costs(
     url: str, ver: Any, trace_ids: tuple[str, ...], prices: tuple[str, float]
 ) -> dict[str, tuple[float | None, bool, list[str]]]:
-    totals = costs.run_totals(data._store(url), list(trace_ids), _load(prices)[0])
+    totals = costs.run_totals(data._store(url), list(trace_ids), load_prices(prices)[0])
     return {t: (v.total_usd, v.partial, sorted(v.unpriced)) for t, v in totals.items()}
 
 
 def with_costs(url: str, ver: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``rows`` (a page of runs) with ``cost_usd``, ``cost_partial`` and ``unpriced_models``."""
-    found = _page_costs(url, ver, tuple(r["trace_id"] for r in rows), _prices_key())
+    found = _page_costs(url, ver, tuple(r["trace_id"] for r in rows), prices_key())
     for row in rows:
         row["cost_usd"], row["cost_partial"], row["unpriced_models"] = found[row["trace_id"]]
     return rows
 
 
-def cell(row: dict[str, Any]) -> str:
-    """A runs-table cost cell: ``$0.042``, ``≥ $0.042`` or ``price unknown (model)``."""
-    if row.get("cost_usd") is None:
-        unpriced = row.get("unpriced_models") or []
-        return f"price unknown ({', '.join(unpriced)})" if unpriced else "—"
-    return money(row["cost_usd"], bool(row.get("cost_partial")))
+cell = cost_cell  # a runs-table cost cell
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -80,14 +76,14 @@ def _figures(
 ) -> dict[str, Any]:
     store = data._store(url)
     figures = costs.cost_figures(
-        store, run_filter_from_key(key), _load(prices)[0], bucket_seconds=bucket
+        store, run_filter_from_key(key), load_prices(prices)[0], bucket_seconds=bucket
     )
     return figures.to_dict()
 
 
 def figures(url: str, ver: Any, key: tuple[Any, ...], bucket: int) -> dict[str, Any]:
     """Total, p50 and p95 cost and cost per time bucket of the filtered runs."""
-    return _figures(url, ver, key, bucket, _prices_key())
+    return _figures(url, ver, key, bucket, prices_key())
 
 
 def headline(fig: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from turnscope.analysis.summary import awaiting_approval
 from turnscope.viewer import cost_view, data
 from turnscope.viewer.app import RUN_PAGE, RUNS_PAGE
 from turnscope.viewer.compare_page import compare_with
+from turnscope.viewer.conversation_page import run_position
 from turnscope.viewer.format import (
     STATUS_COLORS,
     STATUS_ICONS,
@@ -178,6 +179,7 @@ def _header(run: dict[str, Any], analysis: Analysis) -> None:
         + (f" · group `{run['group_id']}`" if run.get("group_id") else "")
         + (f" · SDK {run['sdk_version']}" if run.get("sdk_version") else "")
     )
+    run_position(run)  # "exchange 4 of 7" of its conversation, with previous and next
     cols = st.columns(7)
     cols[0].metric("Duration", duration(run["duration_ms"]))
     cols[1].metric("Turns", run["turns"])

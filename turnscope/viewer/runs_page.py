@@ -20,6 +20,7 @@ from turnscope.records import ALL_REASONS, CATEGORIES, STATUSES
 from turnscope.viewer import cost_view, data
 from turnscope.viewer.app import COMPARE_PAGE, RUN_PAGE
 from turnscope.viewer.bars_view import bars_view
+from turnscope.viewer.conversation_page import by_conversation_toggle, conversations_table
 from turnscope.viewer.filters import (
     FAILURE_STATUSES,
     GROUP_PARAMS,
@@ -137,6 +138,9 @@ def _render(store: Any, url: str) -> None:
     with cost_chart:
         cost_view.chart(money, buckets["bucket_seconds"])
 
+    if by_conversation_toggle():  # one row per conversation instead of per run
+        conversations_table(url, version)
+        return
     total = figures["runs"]
     pages = max(1, -(-total // PAGE_SIZE))
     page_box = st.container()

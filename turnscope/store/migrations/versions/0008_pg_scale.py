@@ -13,8 +13,8 @@ models leave the column out (``models.POSTGRES_ONLY``): no writer sets it.
 
 Adding the column rewrites the runs table once (about a minute per million runs).
 
-Revision ID: 0009
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0009"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
