@@ -350,14 +350,18 @@ async def agent_as_tool(trace_id: str) -> Any:
 async def double_handoff(trace_id: str) -> Any:
     """The model asks for two handoffs at once: the first wins, the other is an error the run
     survives."""
+    # the support handoff's models: the Compare page's example pair differs in its turns only
     billing = Agent(
-        name="Billing", model=DemoModel([[text("Billing here: your refund is on its way.")]])
+        name="Billing",
+        model=DemoModel([[text("Billing here: your refund is on its way.")]], name="gpt-4o-mini"),
     )
     shipping = Agent(name="Shipping", model=DemoModel([[text("Shipping here.")]]))
     triage = Agent(
         name="Triage",
         handoffs=[billing, shipping],
-        model=DemoModel([[call("transfer_to_billing"), call("transfer_to_shipping")]]),
+        model=DemoModel(
+            [[call("transfer_to_billing"), call("transfer_to_shipping")]], name="gpt-4o-mini"
+        ),
     )
     return await Runner.run(
         triage, "Refund and reship my order", run_config=config(trace_id, "Customer support")
