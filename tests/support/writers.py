@@ -62,13 +62,14 @@ class Warnings(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-async def one_run(process: int, i: int, tools: dict[str, Any]) -> None:
+async def one_run(process: int, i: int, tools: dict[str, Any] | None = None) -> None:
     """Run ``i``: its scenario from ``i % KINDS``; the exception a failing run raises is
     expected (the verdict is what the test checks)."""
     from agents import Agent, RunConfig, Runner
 
     from turnscope.demo.model import DemoModel, call, text
 
+    tools = tools or scenario_tools()
     kind = i % KINDS
     q = {"q": f"{process}-{i}"}
     steps: list[Any]
@@ -126,7 +127,9 @@ async def hang(process: int, first: int, count: int) -> None:
     await asyncio.gather(*tasks)
 
 
-async def main_async(process: int, runs: int, hang_count: int) -> None:
+def scenario_tools() -> dict[str, Any]:
+    """The tools the scenarios call: ``lookup``, ``flaky`` (raises, the model is told) and
+    ``broken`` (raises, no failure handler: the run stops)."""
     from agents import function_tool
 
     from support.tools import lookup_tool
@@ -141,7 +144,11 @@ async def main_async(process: int, runs: int, hang_count: int) -> None:
         """Fails; the run stops."""
         raise RuntimeError(f"broken for {q}")
 
-    tools = {"lookup": lookup_tool("found {q}"), "flaky": flaky, "broken": broken}
+    return {"lookup": lookup_tool("found {q}"), "flaky": flaky, "broken": broken}
+
+
+async def main_async(process: int, runs: int, hang_count: int) -> None:
+    tools = scenario_tools()
     for start in range(0, runs, CONCURRENT):
         batch = range(start, min(runs, start + CONCURRENT))
         await asyncio.gather(*(one_run(process, i, tools) for i in batch))
