@@ -25,6 +25,7 @@ from support.writers import expected, one_run, trace_id
 
 from turnscope.store.engine import (
     PG_MIGRATION_LOCK,
+    StoreError,
     current_revision,
     head_revision,
     make_writer_engine,
@@ -210,22 +211,27 @@ def test_eight_processes_write_one_fresh_database_and_a_killed_one_leaves_incomp
         *("--victim-runs", str(victim_runs), "--hang", str(hanging)),
     )
     stuck = [line.split()[1] for line in w.wait_for("hang ", hanging)]
-    deadline = time.monotonic() + 60
-    while True:  # the victim's open tool spans are stored: it is mid-run, on record
-        store = Store(url)
+    deadline = time.monotonic() + 120
+    open_tools: list[str] = []
+    while len(open_tools) < hanging and time.monotonic() < deadline:
+        # the victim's open tool spans are stored: it is mid-run, on record (the schema
+        # may not even exist yet: the workers open the database in the background)
+        time.sleep(0.05)
         try:
-            open_tools = [
-                t
-                for t in stuck
-                if any(s.kind == "function" and not s.ended_at for s in store.spans(t))
-            ]
+            store = Store(url)
+        except StoreError:
+            continue
+        try:
+            spans = {t: store.spans(t) for t in stuck}
         finally:
             store.close()
-        if len(open_tools) == hanging or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+        open_tools = [
+            t for t in stuck if any(s.kind == "function" and not s.ended_at for s in spans[t])
+        ]
     assert len(open_tools) == hanging
-    pid = next(int(s.split()[2]) for s in w.wait_for("pid ", processes + 1) if s.split()[1] == "8")
+    pid = next(
+        int(s.split()[2]) for s in w.wait_for("pid ", processes + 1) if s.split()[1] == str(victim)
+    )
     os.kill(pid, signal.SIGKILL)
     w.wait_for(f"exit {victim} ")  # reaped: its pid is gone, as a reader checks it
 
@@ -331,7 +337,7 @@ def test_prune_dry_run_keep_failed_and_a_live_writers_run(url: str, make_recorde
 
     from agents import Agent, RunConfig, Runner, function_tool
 
-    from turnscope.demo.model import DemoModel, call
+    from turnscope.demo.model import DemoModel, call, text
 
     record_old_runs(make_recorder, url, 100, 16)  # 6 of 16 fail
     entered, release = threading.Event(), threading.Event()
@@ -344,7 +350,8 @@ def test_prune_dry_run_keep_failed_and_a_live_writers_run(url: str, make_recorde
         return "released"
 
     with make_recorder(url) as processor:
-        stuck = Agent(name="Stuck", tools=[wait], model=DemoModel([[call("wait", {"q": "x"})]]))
+        model = DemoModel([[call("wait", {"q": "x"})], [text("done")]])
+        stuck = Agent(name="Stuck", tools=[wait], model=model)
         live = threading.Thread(
             target=lambda: asyncio.run(
                 Runner.run(stuck, "go", run_config=RunConfig(trace_id=trace_id(101, 0)))
