@@ -50,9 +50,11 @@ def url(request: pytest.FixtureRequest, db_url: str) -> str:
 class Writers:
     """``support/writers.py`` running: its output lines as they come."""
 
-    def __init__(self, url: str, *args: str) -> None:
+    def __init__(self, url: str, results: Path, *args: str) -> None:
+        self.results = results
+        results.mkdir()
         self.proc = subprocess.Popen(
-            [sys.executable, str(WRITERS), url, *args],
+            [sys.executable, str(WRITERS), url, str(results), *args],
             stdout=subprocess.PIPE,
             text=True,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
@@ -81,7 +83,7 @@ class Writers:
         assert self.proc.wait(timeout) == 0, self.seen
         while (line := self.lines.get(timeout=30)) != "":
             self.seen.append(line)
-        return [json.loads(s.split(" ", 1)[1]) for s in self.seen if s.startswith("result ")]
+        return [json.loads(p.read_text()) for p in sorted(self.results.glob("*.json"))]
 
     def kill(self) -> None:
         """Kill the launcher and the writers it forked (a failed test's clean-up)."""
@@ -96,12 +98,12 @@ class Writers:
 
 
 @pytest.fixture
-def writers() -> Iterator[Any]:
+def writers(tmp_path: Path) -> Iterator[Any]:
     """``writers(url, *args)`` starts ``support/writers.py``; killed if still running."""
     started: list[Writers] = []
 
     def start(url: str, *args: str) -> Writers:
-        started.append(Writers(url, *args))
+        started.append(Writers(url, tmp_path / f"results{len(started)}", *args))
         return started[-1]
 
     yield start
@@ -242,7 +244,7 @@ def test_eight_processes_write_one_fresh_database_and_a_killed_one_leaves_incomp
     check_verdicts(now, victim, victim_runs)
 
     results = w.finish()
-    assert sorted(r["process"] for r in results) == list(range(processes))
+    assert sorted(r["process"] for r in results) == list(range(processes)), w.seen
     for r in results:  # nothing dropped, failed or retried (a migration race would log)
         assert (r["stats"]["dropped"], r["stats"]["failed"], r["warnings"]) == (0, 0, []), r
     final = stored(url)

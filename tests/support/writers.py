@@ -2,12 +2,12 @@
 model, each process with its own processor, all writing into one database that they open
 fresh at the same moment.
 
-``python writer_child.py URL [--processes 8] [--runs 250] [--victim-runs N [--hang 3]]``
+``python writers.py URL RESULTS [--processes 8] [--runs 250] [--victim-runs N [--hang 3]]``
 imports the SDK once, then forks the writers together (``pid PROCESS PID`` for each). Each
 runs ``--runs`` runs, a few at a time, a mix of successes, recovered errors, failures,
-streamed and not, with trace ids from ``trace_id(PROCESS, i)``, and prints ``result`` and
-one JSON object: the processor's stats and every warning turnscope logged (a writer that had
-to retry says so there). With ``--victim-runs``, one more process runs that many, then
+streamed and not, with trace ids from ``trace_id(PROCESS, i)``, and writes
+``RESULTS/PROCESS.json``: the processor's stats and every warning turnscope logged (a writer
+that had to retry says so there). With ``--victim-runs``, one more process runs that many, then
 starts ``--hang`` runs whose tool never returns, prints ``hang TRACE_ID`` for each and waits
 to be killed. The launcher reaps each writer as it ends (``exit PROCESS CODE``).
 
@@ -156,7 +156,7 @@ async def main_async(process: int, runs: int, hang_count: int) -> None:
         await hang(process, runs, hang_count)
 
 
-def child(url: str, process: int, runs: int, hang_count: int) -> int:
+def child(url: str, results: str, process: int, runs: int, hang_count: int) -> int:
     """One writer process (forked): its own processor, runs, then a line with its result."""
     from agents import set_trace_processors
 
@@ -170,7 +170,8 @@ def child(url: str, process: int, runs: int, hang_count: int) -> int:
     set_trace_processors([])
     processor.shutdown(60)
     result = {"process": process, "stats": processor.stats(), "warnings": warnings.messages}
-    print("result", json.dumps(result), flush=True)
+    # a file, not a line on the pipe all the writers share: nothing can cut it in two
+    Path(results, f"{process}.json").write_text(json.dumps(result))
     return 0
 
 
@@ -183,6 +184,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/: support.tools
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
+    parser.add_argument("results", help="folder for each writer's PROCESS.json")
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--runs", type=int, default=250)
     parser.add_argument("--victim-runs", type=int, default=0, help="one more process: then hang")
@@ -206,7 +208,7 @@ def main() -> None:
         if pid == 0:
             code = 1
             try:
-                code = child(args.url, process, runs, hang_count)
+                code = child(args.url, args.results, process, runs, hang_count)
             finally:
                 os._exit(code)
         pids[pid] = process
