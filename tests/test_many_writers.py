@@ -288,10 +288,10 @@ def test_prune_while_processes_write_removes_only_the_old_runs(
 
     old = 40
     cutoff = record_old_runs(make_recorder, url, 100, old)
-    w = writers(url, "--processes", "2", "--runs", "150")
-    deadline = time.monotonic() + 120
-    while sum(t.startswith(trace_id(0, 0)[:10]) for t in stored(url)) < 20:
-        assert time.monotonic() < deadline
+    w = writers(url, "--processes", "2", "--runs", "100")
+    deadline = time.monotonic() + 600  # a loaded machine makes this slower, not red
+    while sum(t.startswith(trace_id(0, 0)[:10]) for t in stored(url)) < 10:
+        assert time.monotonic() < deadline and w.proc.poll() is None
         time.sleep(0.1)
     result = prune(url, cutoff, batch_spans=40)  # ~7 runs per batch: many transactions
     assert result.run_count == old and result.batches > 3
@@ -300,9 +300,9 @@ def test_prune_while_processes_write_removes_only_the_old_runs(
         assert (r["stats"]["dropped"], r["stats"]["failed"], r["warnings"]) == (0, 0, []), r
     final = stored(url)
     assert not [t for t in final if t.startswith(trace_id(100, 0)[:10])]
-    assert len(final) == 300
+    assert len(final) == 200
     for n in range(2):
-        check_verdicts(final, n, 150)
+        check_verdicts(final, n, 100)
     assert half_written(url) == []  # no span of a deleted run left, no run missing spans
 
 
