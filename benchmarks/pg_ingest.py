@@ -51,6 +51,9 @@ def turnscope_writer(url: str, traces: int, ready: Any, done: Any) -> None:
     stats = processor.stats()
     done.put(stats["written"])
     processor.shutdown(60)
+    # every span written, none dropped or given up (a rate of lost spans means nothing)
+    spans = traces * SPANS_PER_TRACE
+    assert (stats["dropped"], stats["failed"]) == (0, 0) and stats["written"] >= spans, stats
 
 
 def bare_writer(dsn: str, traces: int, copy: bool, ready: Any, done: Any) -> None:
