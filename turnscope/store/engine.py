@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -189,15 +192,72 @@ def current_revision(engine: Engine) -> str | None:
 
 
 _UPGRADE_LOCK = threading.Lock()
+# pg_advisory_xact_lock key of schema migrations ("turnscop" in ASCII): one database-wide
+# number every turnscope process agrees on
+PG_MIGRATION_LOCK = 0x7475726E73636F70
+MIGRATION_LOCK_TIMEOUT = 600.0  # seconds a process waits for another one's migration
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Create or migrate the schema (Alembic), refusing databases that are not turnscope's."""
+    """Create or migrate the schema (Alembic), refusing databases that are not turnscope's.
+
+    Safe when several processes open a fresh database at once: on PostgreSQL the check and
+    the migration run under a transaction-level advisory lock, on SQLite under an exclusive
+    lock on a file beside the database (``migration_lock``); the others wait, then find the
+    schema at its head."""
     # Alembic's ``context`` is a process-wide proxy: two threads migrating at once (two
     # processors opening their databases together) would run on each other's connections.
-    # Other processes are kept apart by the database's own write lock (BEGIN IMMEDIATE).
     with _UPGRADE_LOCK:
-        _upgrade(engine, revision)
+        if revision == "head" and _at_head(engine):
+            return  # the usual case: no lock to wait for, no lock file to create
+        with migration_lock(engine):
+            _upgrade(engine, revision)
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the schema is already at the head revision (read without any write lock)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+        return MigrationContext.configure(conn).get_current_revision() == head_revision()
+
+
+@contextmanager
+def migration_lock(engine: Engine, timeout: float = MIGRATION_LOCK_TIMEOUT) -> Iterator[None]:
+    """Hold ``DB.migrate-lock`` (beside an SQLite file) exclusively while migrating.
+
+    SQLite's own write lock (``BEGIN IMMEDIATE``) already serialises the migrations, but a
+    process waits for it only ``busy_timeout`` (30 s), and rebuilding a large table can take
+    longer; a file lock waits as long as the migration takes. POSIX only (``fcntl``);
+    elsewhere, and for PostgreSQL (its advisory lock is taken in the migration's own
+    transaction), nothing to do."""
+    path = sqlite_path(engine.url) if engine.dialect.name == "sqlite" else None
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        fcntl = None  # type: ignore[assignment]
+    if path is None or fcntl is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".migrate-lock")
+    with open(lock_path, "a+b") as handle:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreError(
+                        f"another process has been migrating {path} for over {timeout:.0f} s "
+                        f"(it holds {lock_path})"
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def _upgrade(engine: Engine, revision: str) -> None:
@@ -205,6 +265,10 @@ def _upgrade(engine: Engine, revision: str) -> None:
     from alembic.script import ScriptDirectory
 
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # held until this transaction ends: a second process waits here, then sees the
+            # first one's schema (concurrent CREATE TABLEs fail on PostgreSQL's catalogs)
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})")
         tables = set(inspect(conn).get_table_names())
         script = ScriptDirectory.from_config(_alembic_config())
         from alembic.runtime.migration import MigrationContext

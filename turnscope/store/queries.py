@@ -151,6 +151,10 @@ class Store(Aggregates):
             dead = or_(dead, Process.id.in_(gone))
         return case((and_(Run.status == RUNNING, dead), INCOMPLETE), else_=Run.status)
 
+    def writers_gone_here(self, now: datetime) -> list[str]:
+        """Ids of writers on this host killed a moment ago (see ``_gone_here``)."""
+        return self._gone_here(now)
+
     def _gone_here(self, now: datetime) -> list[str]:
         """Writers on this host whose heartbeat is recent but whose pid is gone (killed a
         moment ago): their runs read ``incomplete`` at once in lists and counts, as on the
