@@ -82,15 +82,18 @@ def test_a_group_id_chat_is_one_conversation_with_its_failing_exchange_in_the_mi
         "started_at",
         "last_at",
         "cost_usd",
+        "cost_partial",
         "trace_ids",
     ]
     assert (printed["status"], printed["trace_ids"]) == ("failed", ids)
+    # the fake model's name is in no price list: no price, and never a guessed one
+    assert (printed["cost_usd"], printed["cost_partial"]) == (None, True)
     assert cli.main(["runs", "--db", db_url, "--conversation", "chat", "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)
     assert [(r["trace_id"], r["conversation_id"]) for r in runs] == [(i, "chat-7") for i in ids]
     assert cli.main(["conversations", "--db", db_url]) == 0
     table = capsys.readouterr().out
-    assert re.search(r"failed\s+3\s.*chat-7", table)
+    assert re.search(r"failed\s+3\s.*price unknown.*chat-7", table)
     assert cli.main(["runs", "--db", db_url, "--conversation", "nope"]) == 2
     assert capsys.readouterr().err.strip() == f"turnscope: no conversation 'nope' in {store.label}"
 
