@@ -118,6 +118,27 @@ def receiver(request: pytest.FixtureRequest) -> Iterator[Receiver]:
         yield rx
 
 
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's headless Chromium through Playwright, for one test module."""
+    from support.browser import chromium as launch
+
+    with launch() as browser:
+        yield browser
+
+
+@pytest.fixture
+def page(chromium: Any, tmp_path: Path) -> Iterator[Any]:
+    """A fresh tab (``support.browser.Page``); screenshots in the test's temporary folder."""
+    from support.browser import Page
+
+    tab = Page(chromium, tmp_path)
+    try:
+        yield tab
+    finally:
+        tab.tab.close()
+
+
 @pytest.fixture(scope="session")
 def pg() -> Iterator[object]:
     """A real PostgreSQL server on 127.0.0.1 for the whole session."""

@@ -1,7 +1,7 @@
 """The Compare page in a real browser: ``turnscope view`` on the demo database, Debian's
 headless Chromium through Playwright. Both runs shown with links back to each, the first
 divergent turn highlighted and open, identical turns collapsed, both timelines drawn; no
-exception box, no console error. Same set-up as test_viewer_browser.py."""
+exception box, no console error. Browser set-up: tests/support/browser.py."""
 
 from __future__ import annotations
 
@@ -14,20 +14,18 @@ import pytest
 
 pytest.importorskip("streamlit")
 
-import test_viewer_browser as shared
+from support.browser import WAIT_MS, Page, skip_browser
 from support.viewer import ViewerServer, demo_database
-from test_viewer_browser import WAIT_MS, Page, _skip_browser
 
 from turnscope.store.queries import RunFilter, Store
 
 pytestmark = pytest.mark.browser
-browser = shared.browser  # the same headless Chromium fixture (it uses this module's server)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ViewerServer]:
     """The viewer on the demo database."""
-    if _skip_browser():
+    if skip_browser():
         pytest.skip("TURNSCOPE_SKIP_BROWSER is set")
     viewer = ViewerServer(demo_database(tmp_path_factory))
     try:
@@ -35,16 +33,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ViewerServer]:
         yield viewer
     finally:
         viewer.stop()
-
-
-@pytest.fixture
-def page(browser: Any, tmp_path: Any) -> Iterator[Page]:
-    """A fresh tab; screenshots in this test's temporary folder."""
-    tab = Page(browser, tmp_path)
-    try:
-        yield tab
-    finally:
-        tab.tab.close()
 
 
 def _pair(server: ViewerServer) -> tuple[dict[str, Any], dict[str, Any]]:

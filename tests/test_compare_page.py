@@ -16,13 +16,10 @@ pytest.importorskip("streamlit")
 pytest.importorskip("plotly")
 
 from streamlit.testing.v1 import AppTest
+from support.apptest import APP, TIMEOUT, run_app, viewer_app
 from support.viewer import demo_database
 
-import turnscope.viewer.app as viewer_app
 from turnscope.store.queries import RunFilter, Store
-
-APP = str(Path(viewer_app.__file__))
-TIMEOUT = 60
 
 
 @pytest.fixture(scope="module")
@@ -33,30 +30,17 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def app(db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    """The viewer on the demo database, static serving on (as ``turnscope view`` runs it)."""
-    from streamlit import config
-
-    monkeypatch.setenv("TURNSCOPE_DB", str(db))
-    before = config.get_option("server.enableStaticServing")
-    config.set_option("server.enableStaticServing", True)
-    try:
-        yield AppTest.from_file(APP, default_timeout=TIMEOUT)
-    finally:
-        config.set_option("server.enableStaticServing", before)
-
-
-def _run(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    """The viewer on the demo database, not yet run."""
+    with viewer_app(db, monkeypatch) as at:
+        yield at
 
 
 def _open(app: AppTest, page: str, **params: str) -> AppTest:
-    _run(app)
+    run_app(app)
     app.switch_page(page)
     for key, value in params.items():
         app.query_params[key] = value
-    return _run(app)
+    return run_app(app)
 
 
 def _support_runs(db: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -113,7 +97,7 @@ def test_different_workflows_are_refused_until_forced(app: AppTest, db: Path) ->
     at = _open(app, "views/compare.py", a=success["trace_id"], b=research["trace_id"])
     assert "different workflows ('Customer support' vs 'Research')" in at.error[0].value
     next(b for b in at.button if b.label == "Compare anyway").click()
-    _run(at)
+    run_app(at)
     assert at.query_params["force"] == "1"
     assert any(e.label.startswith("≠ Turn 1") for e in at.expander)
 
@@ -121,9 +105,9 @@ def test_different_workflows_are_refused_until_forced(app: AppTest, db: Path) ->
 def test_unknown_run_and_no_runs_given(app: AppTest) -> None:
     at = _open(app, "views/compare.py", a="trace_not_there", b="trace_nor_this")
     assert "No run with trace id `trace_not_there`" in at.error[0].value
-    at = _run(AppTest.from_file(APP, default_timeout=TIMEOUT))
+    at = run_app(AppTest.from_file(APP, default_timeout=TIMEOUT))
     at.switch_page("views/compare.py")
-    assert "Pick two runs" in _run(at).info[0].value
+    assert "Pick two runs" in run_app(at).info[0].value
 
 
 def test_run_page_compares_with_the_latest_successful_run(app: AppTest, db: Path) -> None:
@@ -140,13 +124,13 @@ def test_run_page_compares_with_the_latest_successful_run(app: AppTest, db: Path
 
 def test_picking_two_rows_opens_the_compare_page(app: AppTest, db: Path) -> None:
     success, tripped = _support_runs(db)
-    at = _run(app)
+    at = run_app(app)
     next(t for t in at.toggle if t.key == "compare_pick").set_value(True)
-    _run(at)
+    run_app(at)
     shown = at.session_state["_runs_shown"]
     rows = [shown.index(tripped["trace_id"]), shown.index(success["trace_id"])]
     at.session_state["runs_table"] = {"selection": {"rows": rows, "columns": []}}
-    _run(at)
+    run_app(at)
     # the older run is A
     assert at.query_params["a"] == success["trace_id"]
     assert at.query_params["b"] == tripped["trace_id"]

@@ -18,9 +18,8 @@ pytest.importorskip("streamlit")
 
 from agents import Agent, RunConfig, Runner
 from conftest import recording
+from support.browser import WAIT_MS, Page, skip_browser
 from support.viewer import ViewerServer
-from test_viewer_browser import WAIT_MS, Page, _skip_browser
-from test_viewer_browser import browser as browser  # the module's Chromium, as a fixture
 
 from turnscope.demo.model import DemoModel, text
 
@@ -53,7 +52,7 @@ def chat_db(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
 @pytest.fixture(scope="module")
 def server(chat_db: tuple[Path, list[str]]) -> Iterator[ViewerServer]:
     """The viewer on the chat database."""
-    if _skip_browser():
+    if skip_browser():
         pytest.skip("TURNSCOPE_SKIP_BROWSER is set")
     viewer = ViewerServer(chat_db[0])
     try:
@@ -61,16 +60,6 @@ def server(chat_db: tuple[Path, list[str]]) -> Iterator[ViewerServer]:
         yield viewer
     finally:
         viewer.stop()
-
-
-@pytest.fixture
-def page(browser: Any, tmp_path: Path) -> Iterator[Page]:
-    """A fresh tab; screenshots in this test's temporary folder."""
-    tab = Page(browser, tmp_path)
-    try:
-        yield tab
-    finally:
-        tab.tab.close()
 
 
 def test_the_conversation_page_shows_the_exchanges_in_order_and_marks_the_failure(

@@ -11,12 +11,10 @@ import pytest
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
+from support.apptest import run_app, viewer_app
 from support.viewer import demo_database
 
-import turnscope.viewer.app as viewer_app
 from turnscope.store.queries import RunFilter, Store
-
-APP = str(Path(viewer_app.__file__))
 
 
 @pytest.fixture(scope="module")
@@ -27,20 +25,13 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def app(db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    """The viewer on the demo database."""
-    monkeypatch.setenv("TURNSCOPE_DB", str(db))
-    monkeypatch.delenv("TURNSCOPE_PRICES", raising=False)
-    yield AppTest.from_file(APP, default_timeout=60)
-
-
-def _run(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    """The viewer on the demo database, not yet run."""
+    with viewer_app(db, monkeypatch) as at:
+        yield at
 
 
 def test_runs_page_shows_cost_column_figures_and_chart(app: AppTest) -> None:
-    at = _run(app)
+    at = run_app(app)
     frame = next(d for d in at.dataframe if "runs_table" in d.proto.id).value
     cells = list(frame["Cost"])
     assert any(c.startswith("$") for c in cells)  # gpt-4o-mini runs
@@ -60,10 +51,10 @@ def test_verdict_card_says_what_was_spent_after_the_loop_began(app: AppTest, db:
     finally:
         store.close()
     loop = next(r for r in runs if r["max_turns"] == 3)  # the demo's gpt-4o-mini loop
-    _run(app)
+    run_app(app)
     app.switch_page("views/run.py")
     app.query_params["trace_id"] = loop["trace_id"]
-    at = _run(app)
+    at = run_app(app)
     text = " ".join(m.value for m in at.markdown)
     assert "**Cost:** $" in text
     assert "spent after turn 1, in the loop" in text

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 
 pytest.importorskip("streamlit")
 
+from support.browser import WAIT_MS
 from support.viewer import ViewerServer, demo_database
 
 from turnscope.store.queries import Store
@@ -26,34 +26,9 @@ from turnscope.viewer.access import COOKIE, cookie_value
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("TURNSCOPE_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-ARGS += ["--disable-background-networking", "--disable-component-update", "--no-first-run"]
-WAIT_MS = 60_000
 TOKEN = "tok-" + "Zq7" * 12  # what TURNSCOPE_VIEW_TOKEN holds in these tests
 PROMPT = "needs its access token"
 DATA = re.compile(r"Runs 1–\d+ of \d+\.")  # the runs page drew its list
-
-
-def _skip_browser() -> bool:
-    return os.environ.get("TURNSCOPE_SKIP_BROWSER", "").lower() in ("1", "true", "yes")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    """Headless Chromium (Debian's), never a downloaded one."""
-    if _skip_browser():
-        pytest.skip("TURNSCOPE_SKIP_BROWSER is set")
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.fail(f"chromium not found at {CHROMIUM}: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,10 @@ pytest.importorskip("streamlit")
 pytest.importorskip("plotly")
 
 from streamlit.testing.v1 import AppTest
+from support.apptest import APP, TIMEOUT, run_app, viewer_app
 from support.viewer import demo_database
 
-import turnscope.viewer.app as viewer_app
 from turnscope.store.queries import RunFilter, Store
-
-APP = str(Path(viewer_app.__file__))
-TIMEOUT = 60
 
 
 @pytest.fixture(scope="module")
@@ -32,24 +29,9 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def app(db: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppTest]:
-    """The viewer on the demo database, not yet run, configured as ``turnscope view`` runs it
-    (static serving on: the timeline's plotly.js comes from the viewer's static folder)."""
-    from streamlit import config
-
-    monkeypatch.setenv("TURNSCOPE_DB", str(db))
-    monkeypatch.delenv("TURNSCOPE_JAEGER_URL", raising=False)
-    before = config.get_option("server.enableStaticServing")
-    config.set_option("server.enableStaticServing", True)
-    try:
-        yield AppTest.from_file(APP, default_timeout=TIMEOUT)
-    finally:
-        config.set_option("server.enableStaticServing", before)
-
-
-def _run(at: AppTest) -> AppTest:
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    """The viewer on the demo database, not yet run (as ``turnscope view`` runs it)."""
+    with viewer_app(db, monkeypatch) as at:
+        yield at
 
 
 def _table(at: AppTest, key: str = "runs_table") -> Any:
@@ -70,7 +52,7 @@ def _store(db: Path) -> Store:
 
 
 def test_runs_page_lists_every_run_failures_first(app: AppTest, db: Path) -> None:
-    at = _run(app)
+    at = run_app(app)
     assert at.title[0].value == "Runs"
     store = _store(db)
     frame = _table(at)
@@ -117,7 +99,7 @@ def _runs_chart(at: AppTest) -> dict[str, Any]:
 def test_status_and_category_filters_from_the_url(app: AppTest, db: Path) -> None:
     app.query_params["status"] = ["failed"]
     app.query_params["category"] = ["max_turns_exceeded"]
-    at = _run(app)
+    at = run_app(app)
     frame = _table(at)
     expected = _store(db).count_runs(RunFilter(status="failed", category="max_turns_exceeded"))
     assert len(frame) == expected == 2
@@ -126,9 +108,9 @@ def test_status_and_category_filters_from_the_url(app: AppTest, db: Path) -> Non
 
 
 def test_failures_only_button(app: AppTest, db: Path) -> None:
-    at = _run(app)
+    at = run_app(app)
     next(b for b in at.button if b.label == "Failures only").click()
-    _run(at)
+    run_app(at)
     assert at.multiselect(key="status").value == ["failed", "incomplete"]
     frame = _table(at)
     assert len(frame) == _store(db).count_runs(RunFilter(status=["failed", "incomplete"]))
@@ -138,19 +120,19 @@ def test_failures_only_button(app: AppTest, db: Path) -> None:
 def test_workflow_agent_tool_filters(app: AppTest, db: Path) -> None:
     app.query_params["tool"] = "search_docs"
     app.query_params["workflow"] = "Research"
-    at = _run(app)
+    at = run_app(app)
     frame = _table(at)
     expected = _store(db).count_runs(RunFilter(tool="search_docs", workflow="Research"))
     assert len(frame) == expected > 0
     assert set(frame["Workflow"]) == {"Research"}
     at.selectbox(key="agent").set_value("Billing")
-    _run(at)
+    run_app(at)
     assert "No runs match" in " ".join(i.value for i in at.info)
 
 
 def test_text_search_covers_tool_output(app: AppTest) -> None:
     app.query_params["q"] = "No exact match"  # only in search_docs outputs
-    at = _run(app)
+    at = run_app(app)
     frame = _table(at)
     assert len(frame) == 2 and set(frame["Workflow"]) == {"Research"}
 
@@ -159,30 +141,30 @@ def test_time_range_and_custom_range(app: AppTest, db: Path) -> None:
     app.query_params["range"] = "custom"
     app.query_params["since"] = "2000-01-01"
     app.query_params["until"] = "2000-01-02"
-    at = _run(app)
+    at = run_app(app)
     assert "No runs match" in " ".join(i.value for i in at.info)
     at.text_input(key="until").set_value("")
-    _run(at)
+    run_app(at)
     assert len(_table(at)) == _store(db).count_runs()
     at.text_input(key="since").set_value("not a time")
-    _run(at)
+    run_app(at)
     assert any("cannot read time" in e.value for e in at.error)
 
 
 def test_sort_newest(app: AppTest) -> None:
     app.query_params["sort"] = "newest"
-    at = _run(app)
+    at = run_app(app)
     started = list(_table(at)["Started"])
     assert started == sorted(started, reverse=True)
 
 
 def test_selecting_a_row_opens_that_run(app: AppTest, db: Path) -> None:
-    at = _run(app)
+    at = run_app(app)
     frame = _table(at)
     index = int(frame.index[frame["Category"] == "tool_error"][0])
     trace_id = frame.loc[index, "Trace id"]
     at.session_state["runs_table"] = {"selection": {"rows": [index], "columns": []}}
-    _run(at)
+    run_app(at)
     assert at.query_params["trace_id"] == trace_id
     assert "charge_card" in at.markdown[2].value or any(
         "charge_card" in m.value for m in at.markdown
@@ -193,30 +175,30 @@ def test_paging(app: AppTest, db: Path, monkeypatch: pytest.MonkeyPatch) -> None
     import turnscope.viewer.runs_page as runs_page
 
     monkeypatch.setattr(runs_page, "PAGE_SIZE", 6)
-    at = _run(app)
+    at = run_app(app)
     first = list(_table(at)["Trace id"])
     assert len(first) == 6
     app2 = AppTest.from_file(APP, default_timeout=TIMEOUT)
     app2.query_params["page"] = "2"
-    at2 = _run(app2)
+    at2 = run_app(app2)
     second = list(_table(at2)["Trace id"])
     assert len(second) == 6 and not set(first) & set(second)
 
 
 def test_new_runs_are_announced_not_shown(app: AppTest, db: Path) -> None:
-    at = _run(app)
+    at = run_app(app)
     count = len(_table(at))
     # pretend the view was opened before the newest run started
     at.session_state["_runs_as_of"] = _store(db).list_runs(order="oldest", limit=1)[0]["started_at"]
     from datetime import datetime
 
     at.session_state["_runs_as_of"] = datetime.fromisoformat(at.session_state["_runs_as_of"])
-    _run(at)
+    run_app(at)
     assert len(_table(at)) < count
     banner = " ".join(i.value for i in at.info)
     assert "new run" in banner
     next(b for b in at.button if b.label == "Show them").click()
-    _run(at)
+    run_app(at)
     assert len(_table(at)) == count
 
 
@@ -226,11 +208,11 @@ def test_failure_group_chip_from_the_url(app: AppTest, db: Path) -> None:
 
     for name, value in group_params(group).items():
         app.query_params[name] = value
-    at = _run(app)
+    at = run_app(app)
     assert len(_table(at)) == group["runs"]
     assert any("Failure group" in m.value for m in at.markdown)
     next(b for b in at.button if b.label == "Clear group").click()
-    _run(at)
+    run_app(at)
     assert not any("Failure group" in m.value for m in at.markdown)
     wider = RunFilter(status=["failed", "incomplete"], category=group["category"])
     assert len(_table(at)) == _store(db).count_runs(wider) >= group["runs"]
@@ -239,7 +221,7 @@ def test_failure_group_chip_from_the_url(app: AppTest, db: Path) -> None:
 def test_root_deep_link_opens_the_run(app: AppTest, db: Path) -> None:
     run = _store(db).list_runs(RunFilter(category="model_error"), limit=1)[0]
     app.query_params["trace_id"] = run["trace_id"]
-    at = _run(app)
+    at = run_app(app)
     opening = _store(db).get_run(run["trace_id"])["explanation"][:30]
     assert any(opening in m.value for m in at.markdown)  # the run's verdict card
 
@@ -248,12 +230,12 @@ def test_root_deep_link_opens_the_run(app: AppTest, db: Path) -> None:
 
 
 def _open_run(app: AppTest, trace_id: str, **params: str) -> AppTest:
-    _run(app)
+    run_app(app)
     app.switch_page("views/run.py")
     app.query_params["trace_id"] = trace_id
     for key, value in params.items():
         app.query_params[key] = value
-    return _run(app)
+    return run_app(app)
 
 
 def _trace(db: Path, **flt: Any) -> dict[str, Any]:
@@ -338,7 +320,7 @@ def test_jump_to_first_error(app: AppTest, db: Path) -> None:
     run = _trace(db, category="tool_error")
     at = _open_run(app, run["trace_id"])
     next(b for b in at.button if b.label == "Jump to first error").click()
-    _run(at)
+    run_app(at)
     assert at.query_params["span_id"] == run["failing_span_id"]
     assert at.selectbox(key="span_pick").value == run["failing_span_id"]
 
@@ -348,7 +330,7 @@ def test_evidence_links_focus_their_span(app: AppTest, db: Path) -> None:
     at = _open_run(app, run["trace_id"])
     evidence = _store(db).get_run(run["trace_id"])["evidence"]
     at.button(key="evidence_1").click()
-    _run(at)
+    run_app(at)
     assert at.query_params["span_id"] == evidence[1]["span_id"]
 
 
@@ -405,7 +387,7 @@ def test_badges_for_incomplete_and_truncated(app: AppTest, db: Path, tmp_path: P
     assert "incomplete" in badges and "never finished" in badges
     truncated = Store(str(copy)).list_runs(RunFilter(category="tool_error"), limit=1)[0]
     at.query_params["trace_id"] = truncated["trace_id"]
-    _run(at)
+    run_app(at)
     badges = " ".join(m.value for m in at.markdown)
     assert "truncated data" in badges and "3 spans dropped" in badges
 
@@ -418,7 +400,7 @@ def test_badge_for_a_run_paused_for_approval(app: AppTest, db: Path) -> None:
     assert "paused: 1 tool call(s) await approval" in badges
     other = next(r for r in runs if r["status"] == "succeeded" and r is not paused)
     at.query_params["trace_id"] = other["trace_id"]
-    assert "await approval" not in " ".join(m.value for m in _run(at).markdown)
+    assert "await approval" not in " ".join(m.value for m in run_app(at).markdown)
 
 
 def test_running_run_refreshes_itself_with_a_pause(app: AppTest, db: Path, tmp_path: Path) -> None:
@@ -439,7 +421,7 @@ def test_running_run_refreshes_itself_with_a_pause(app: AppTest, db: Path, tmp_p
     assert at.toggle(key="pause_live").value is False
     assert any("is in turn" in m.value for m in at.markdown)
     at.toggle(key="pause_live").set_value(True)
-    _run(at)
+    run_app(at)
     assert any("is in turn" in m.value for m in at.markdown)
 
 
@@ -448,14 +430,14 @@ def test_unknown_and_short_trace_ids(app: AppTest, db: Path) -> None:
     assert any("No run with trace id" in e.value for e in at.error)
     run = _trace(db, category="tool_error")
     at.query_params["trace_id"] = run["trace_id"][:14]  # a unique prefix
-    _run(at)
+    run_app(at)
     assert at.query_params["trace_id"] == run["trace_id"]
 
 
 def test_run_page_without_a_trace_id(app: AppTest) -> None:
-    _run(app)
+    run_app(app)
     app.switch_page("views/run.py")
-    at = _run(app)
+    at = run_app(app)
     assert any("No run selected" in i.value for i in at.info)
 
 
@@ -482,7 +464,7 @@ def test_runs_list_shows_reason_and_a_check_badge(
     from diagnosed import RUNS
 
     monkeypatch.setenv("TURNSCOPE_DB", str(diag_db))
-    frame = _table(_run(app))
+    frame = _table(run_app(app))
     assert len(frame) == len(RUNS)
     assert _row(frame, RUNS[0].trace_id)["Category"] == "model_error (rate_limited)"
     assert _row(frame, RUNS[3].trace_id)["Category"] == "model_error"  # no reason known
@@ -498,17 +480,17 @@ def test_reason_and_warnings_filters_from_the_url_and_the_sidebar(
 
     monkeypatch.setenv("TURNSCOPE_DB", str(diag_db))
     app.query_params["reason"] = ["rate_limited", "connect"]
-    at = _run(app)
+    at = run_app(app)
     assert at.multiselect(key="reason").value == ["rate_limited", "connect"]
     expected = {RUNS[0].trace_id, RUNS[1].trace_id, RUNS[4].trace_id}
     assert set(_table(at)["Trace id"]) == expected
     assert _metrics(at)["Runs"] == "3"
     at.multiselect(key="reason").set_value([])
     at.checkbox(key="warnings").check()
-    _run(at)
+    run_app(at)
     assert set(_table(at)["Trace id"]) == {RUNS[5].trace_id, RUNS[6].trace_id}
     next(b for b in at.button if b.label == "Clear").click()
-    _run(at)
+    run_app(at)
     assert at.checkbox(key="warnings").value is False
     assert len(_table(at)) == len(RUNS)
 
@@ -517,9 +499,9 @@ def test_failures_page_groups_by_category_and_reason(
     app: AppTest, diag_db: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TURNSCOPE_DB", str(diag_db))
-    _run(app)
+    run_app(app)
     app.switch_page("views/failures.py")
-    at = _run(app)
+    at = run_app(app)
     frame = _table(at, "failure_groups")
     groups = {
         (c, r): n for c, r, n in zip(frame["Category"], frame["Reason"], frame["Runs"], strict=True)
@@ -535,7 +517,7 @@ def test_failures_page_groups_by_category_and_reason(
     # a group without a reason lists only the runs without one
     index = int(frame.index[(frame["Category"] == "model_error") & (frame["Reason"] == "")][0])
     at.session_state["failure_groups"] = {"selection": {"rows": [index], "columns": []}}
-    _run(at)
+    run_app(at)
     runs = _table(at)
     assert list(runs["Category"]) == ["model_error"]
     assert any("reason **(none)**" in m.value for m in at.markdown)
@@ -576,7 +558,7 @@ def test_run_page_shows_the_reason_and_the_warnings(
     button = at.button(key="warning_0")
     assert button.label == "tool_reported_error: lookup said: not found (agent Billing · turn 1)"
     button.click()
-    _run(at)
+    run_app(at)
     assert at.query_params["span_id"] == span.span_id
 
 
@@ -584,9 +566,9 @@ def test_run_page_shows_the_reason_and_the_warnings(
 
 
 def test_failures_page_groups_and_opens_the_runs_of_a_group(app: AppTest, db: Path) -> None:
-    _run(app)
+    run_app(app)
     app.switch_page("views/failures.py")
-    at = _run(app)
+    at = run_app(app)
     assert at.title[0].value == "Failures"
     frame = _table(at, "failure_groups")
     result = _store(db).failure_groups(limit=100)
@@ -597,7 +579,7 @@ def test_failures_page_groups_and_opens_the_runs_of_a_group(app: AppTest, db: Pa
     assert "Trend" in frame.columns and "Example" in frame.columns
     index = int(frame.index[frame["Category"] == "tool_error"][0])
     at.session_state["failure_groups"] = {"selection": {"rows": [index], "columns": []}}
-    _run(at)
+    run_app(at)
     assert at.title[0].value == "Runs"
     runs = _table(at)
     assert len(runs) == int(frame.loc[index, "Runs"])
@@ -605,10 +587,10 @@ def test_failures_page_groups_and_opens_the_runs_of_a_group(app: AppTest, db: Pa
 
 
 def test_failures_page_filters(app: AppTest) -> None:
-    _run(app)
+    run_app(app)
     app.switch_page("views/failures.py")
     app.query_params["f_category"] = ["model_error"]
-    at = _run(app)
+    at = run_app(app)
     frame = _table(at, "failure_groups")
     # the demo's 11 model errors differ in reason or message: one group each
     assert set(frame["Category"]) == {"model_error"} and len(frame) == 11
@@ -672,6 +654,8 @@ def test_view_rejects_bad_ports(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_importing_the_app_does_nothing() -> None:
     import importlib
+
+    import turnscope.viewer.app as viewer_app
 
     module = importlib.reload(viewer_app)
     assert callable(module.main)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -24,42 +23,20 @@ import pytest
 
 pytest.importorskip("streamlit")
 
+from support.browser import WAIT_MS, Page, skip_browser
 from support.viewer import ViewerServer, demo_database
 
 from turnscope.store.queries import RunFilter, Store
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = os.environ.get("TURNSCOPE_CHROMIUM", "/usr/bin/chromium")
-ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
-WAIT_MS = 60_000
 TIMELINE = ".st-key-timeline .main-svg"  # the turn timeline, drawn by plotly.js
-# Streamlit's own frontend, loaded on a page path (/run, /failures), first probes
-# <page>/_stcore/health and <page>/_stcore/host-config, gets 404 by design (see
-# streamlit/web/server/starlette/starlette_static_routes.py) and falls back to the root.
-STREAMLIT_PROBE = re.compile(
-    r"/(run|failures|runs|compare|conversation)/_stcore/(health|host-config)$"
-)
-
-
-def _skip_browser() -> bool:
-    return os.environ.get("TURNSCOPE_SKIP_BROWSER", "").lower() in ("1", "true", "yes")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ViewerServer]:
     """The viewer on the demo database, with a Jaeger URL configured."""
-    if _skip_browser():
+    if skip_browser():
         pytest.skip("TURNSCOPE_SKIP_BROWSER is set")
     db = demo_database(tmp_path_factory)
     viewer = ViewerServer(db, jaeger="http://127.0.0.1:16686")
@@ -68,76 +45,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ViewerServer]:
         yield viewer
     finally:
         viewer.stop()
-
-
-@pytest.fixture(scope="module")
-def browser(server: ViewerServer) -> Iterator[Any]:
-    """Headless Chromium (Debian's), never a downloaded one."""
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        pytest.fail(
-            f"chromium not found at {CHROMIUM}: apt-get install chromium "
-            "(or set TURNSCOPE_SKIP_BROWSER=1 on a machine without it)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-class Page:
-    """A browser tab that records console errors, failed requests and page errors."""
-
-    def __init__(self, browser: Any, shots: Path) -> None:
-        self.tab = browser.new_page(viewport={"width": 1440, "height": 1200})
-        self.shots = shots
-        self.problems: list[str] = []
-        self.tab.on("console", self._console)
-        self.tab.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
-        self.tab.on("response", self._response)
-
-    def _console(self, message: Any) -> None:
-        if message.type == "error" and "Failed to load resource" not in message.text:
-            self.problems.append(f"console: {message.text}")
-
-    def _response(self, response: Any) -> None:
-        # failed loads are judged by URL here (the console line does not say which)
-        if response.status >= 400 and not STREAMLIT_PROBE.search(response.url.split("?")[0]):
-            self.problems.append(f"HTTP {response.status}: {response.url}")
-
-    def goto(self, url: str) -> None:
-        self.tab.goto(url)
-        self.tab.locator('[data-testid="stMain"]').wait_for(timeout=WAIT_MS)
-
-    def text(self, text: str) -> Any:
-        locator = self.tab.get_by_text(text, exact=False).first
-        locator.wait_for(timeout=WAIT_MS)
-        return locator
-
-    def settled(self) -> None:
-        """Streamlit finished running the script (its status widget is gone)."""
-        self.tab.wait_for_timeout(300)
-        self.tab.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=WAIT_MS)
-
-    def check(self, name: str) -> None:
-        """No exception box on the page and no console errors so far; take a screenshot."""
-        self.settled()
-        self.tab.screenshot(path=str(self.shots / f"{name}.png"), full_page=True)
-        assert self.tab.locator('[data-testid="stException"]').count() == 0, name
-        assert self.problems == [], (name, self.problems)
-
-
-@pytest.fixture
-def page(browser: Any, tmp_path: Path) -> Iterator[Page]:
-    """A fresh tab; screenshots in this test's temporary folder."""
-    tab = Page(browser, tmp_path)
-    try:
-        yield tab
-    finally:
-        tab.tab.close()
 
 
 def _db(server: ViewerServer) -> Store:
@@ -294,7 +201,7 @@ def test_the_server_warms_itself_up(server: ViewerServer) -> None:
 @pytest.fixture(scope="module")
 def diag_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ViewerServer]:
     """The viewer on runs with reasons and warnings (``diagnosed.RUNS``)."""
-    if _skip_browser():
+    if skip_browser():
         pytest.skip("TURNSCOPE_SKIP_BROWSER is set")
     from diagnosed import write_diagnosed
 
@@ -309,11 +216,11 @@ def diag_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ViewerServ
 
 
 def test_reason_and_warnings_filters_live_in_the_url(
-    diag_server: ViewerServer, browser: Any, tmp_path: Path
+    diag_server: ViewerServer, chromium: Any, tmp_path: Path
 ) -> None:
     """A shared link with ``reason`` or ``warnings=true`` opens the same narrowed list; ticking
     "Only runs with warnings" writes it to the URL; the failures page names the reason."""
-    page = Page(browser, tmp_path)
+    page = Page(chromium, tmp_path)
     try:
         page.goto(diag_server.url + "/?reason=rate_limited")
         page.text("Runs 1–2 of 2.")

@@ -702,7 +702,7 @@ def cmd_why(args: argparse.Namespace) -> int:
 
     book = load_book(args.prices)
     store = _store(args.db)
-    trace_id = _resolve_trace_id(store, args.trace_id)
+    trace_id = store.resolve_trace_id(args.trace_id)
     run = store.get_run(trace_id)
     analysis = store.analysis(trace_id)
     report = why_report(run, analysis)
@@ -713,21 +713,6 @@ def cmd_why(args: argparse.Namespace) -> int:
     else:
         print(render_why(report, analysis, color=_color(), cost=cost))
     return 0
-
-
-def _resolve_trace_id(store: Any, given: str) -> str:
-    if store.get_run(given) is not None:
-        return given
-    matches: list[str] = []
-    if len(given) >= 4:
-        matches = store.find_trace_ids(given)
-        if not matches and not given.startswith("trace_"):
-            matches = store.find_trace_ids("trace_" + given)
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        raise CliError(f"trace id {given!r} is ambiguous: {', '.join(matches)}")
-    raise CliError(f"no run with trace id {given!r} in {store.label}")
 
 
 def why_report(run: dict[str, Any], analysis: Any) -> dict[str, Any]:
@@ -882,7 +867,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     store = _store(args.db)
     sides = []
     for given in (args.a, args.b):
-        trace_id = _resolve_trace_id(store, given)
+        trace_id = store.resolve_trace_id(given)
         sides.append((store.get_run(trace_id), store.analysis(trace_id)))
     (run_a, analysis_a), (run_b, analysis_b) = sides
     if not args.force:

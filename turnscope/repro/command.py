@@ -51,7 +51,7 @@ def cmd_repro(args: argparse.Namespace) -> int:
 
     store = Store(args.db)
     try:
-        trace_id = _resolve(store, args.trace_id)
+        trace_id = store.resolve_trace_id(args.trace_id)
         script = read_script(store, trace_id)
     finally:
         store.close()
@@ -73,22 +73,6 @@ def cmd_repro(args: argparse.Namespace) -> int:
     print(f"Wrote {path} (replays {trace_id}: {verdict})")
     print(f"Run it:  {_python()} -m pytest -q {_quoted(path)}")
     return 0
-
-
-def _resolve(store: Any, given: str) -> str:
-    """A trace id, or the one run whose id starts with ``given``."""
-    if store.get_run(given) is not None:
-        return given
-    matches: list[str] = []
-    if len(given) >= 4:
-        matches = store.find_trace_ids(given)
-        if not matches and not given.startswith("trace_"):
-            matches = store.find_trace_ids("trace_" + given)
-    if len(matches) == 1:
-        return matches[0]
-    if len(matches) > 1:
-        raise ReproError(f"trace id {given!r} is ambiguous: {', '.join(matches)}")
-    raise ReproError(f"no run with trace id {given!r} in {store.label}")
 
 
 def _python() -> str:

@@ -44,7 +44,13 @@ from turnscope.store.convert import (
     to_db_time,
     trace_info_from_row,
 )
-from turnscope.store.engine import check_schema, make_reader_engine, redact, resolve_url
+from turnscope.store.engine import (
+    StoreError,
+    check_schema,
+    make_reader_engine,
+    redact,
+    resolve_url,
+)
 from turnscope.store.models import Process, Run, SpanRow
 from turnscope.store.runfilter import RunFilter, selected
 
@@ -427,6 +433,22 @@ class Store(Aggregates):
                 select(Run.trace_id).where(Run.trace_id.like(pattern, escape="\\")).limit(limit)
             ).all()
         return [r[0] for r in rows]
+
+    def resolve_trace_id(self, given: str) -> str:
+        """The trace id ``given`` names: itself, or the one run whose id starts with it (with
+        or without ``trace_``); StoreError, one line for the user, otherwise."""
+        if self.get_run(given) is not None:
+            return given
+        matches: list[str] = []
+        if len(given) >= 4:
+            matches = self.find_trace_ids(given)
+            if not matches and not given.startswith("trace_"):
+                matches = self.find_trace_ids("trace_" + given)
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise StoreError(f"trace id {given!r} is ambiguous: {', '.join(matches)}")
+        raise StoreError(f"no run with trace id {given!r} in {self.label}")
 
     def _run_dict(self, row: Any) -> dict[str, Any]:
         m = row._mapping
