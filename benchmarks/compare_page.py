@@ -22,39 +22,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from agents import Agent, RunConfig, Runner, function_tool, set_trace_processors
+from browsing import chromium, viewer
 from viewer_scale import WARM_VISITS, _drawn, _settle, machine
 
 from turnscope.analysis.diff import diff_runs
 from turnscope.demo.model import DemoModel, call, text
 from turnscope.exporter.processor import TurnscopeProcessor
 from turnscope.store.queries import Store
-from turnscope.viewer.serve import wait_healthy
 
 TARGET_S = 2.0
 RUN_PAGE = (
     [(".st-key-verdict_card", "", False)],
     [(".st-key-timeline .main-svg", "", False)],
 )
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-dev-shm-usage",
-]
 
 
 @function_tool
@@ -116,65 +104,38 @@ def time_diffs(path: Path, pairs: dict[str, tuple[str, str]]) -> list[tuple[str,
 
 def time_pages(path: Path, pairs: dict[str, tuple[str, str]]) -> list[tuple[str, float, float]]:
     """The Compare page of each pair in headless Chromium: (label, content s, complete s)."""
-    from playwright.sync_api import sync_playwright
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k != "TURNSCOPE_JAEGER_URL"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "turnscope.cli", "view", "--db", str(path), "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     content = [(".st-key-divergence", "Turn", False)]
     complete = [
         (".st-key-compare_timeline .main-svg", "", False),
         (".st-key-divergent_turn details[open]", "", False),
     ]
     results = []
-    try:
-        if not wait_healthy(url, time.monotonic() + 60):
-            raise RuntimeError("turnscope view did not start")
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=os.environ.get("TURNSCOPE_CHROMIUM", "/usr/bin/chromium"),
-                args=CHROMIUM_ARGS,
-            )
-            warmup = browser.new_page()  # the browser process itself, before any timing
-            warmup.goto("about:blank")
-            warmup.close()
-            targets = [
-                (f"{name}: Compare page", f"/compare?a={a}&b={b}", content, complete)
-                for name, (a, b) in pairs.items()
-            ]
-            # the baseline: the viewer's own run page for one of the runs (60 turns)
-            b = pairs["early"][1]
-            targets.append(("baseline: run page of B", f"/run?trace_id={b}", *RUN_PAGE))
-            for name, route, first_checks, last_checks in targets:
-                timings = []
-                context = browser.new_context(viewport={"width": 1440, "height": 1000})
-                for _visit in range(1 + WARM_VISITS):
-                    page = context.new_page()
-                    started = time.perf_counter()
-                    page.goto(url + route)
-                    _drawn(page, first_checks)
-                    shown = time.perf_counter() - started
-                    _settle(page, last_checks)
-                    full = time.perf_counter() - started
-                    assert page.locator('[data-testid="stException"]').count() == 0, name
-                    timings.append((shown, full))
-                    page.close()
-                context.close()
-                results.append((f"{name}: empty browser cache", *timings[0]))
-                warm = [statistics.median(t[i] for t in timings[1:]) for i in (0, 1)]
-                results.append((f"{name}: new tab, median of {WARM_VISITS}", *warm))
-            browser.close()
-    finally:
-        server.terminate()
-        server.wait(15)
+    with viewer(path) as url, chromium() as browser:
+        targets = [
+            (f"{name}: Compare page", f"/compare?a={a}&b={b}", content, complete)
+            for name, (a, b) in pairs.items()
+        ]
+        # the baseline: the viewer's own run page for one of the runs (60 turns)
+        b = pairs["early"][1]
+        targets.append(("baseline: run page of B", f"/run?trace_id={b}", *RUN_PAGE))
+        for name, route, first_checks, last_checks in targets:
+            timings = []
+            context = browser.new_context(viewport={"width": 1440, "height": 1000})
+            for _visit in range(1 + WARM_VISITS):
+                page = context.new_page()
+                started = time.perf_counter()
+                page.goto(url + route)
+                _drawn(page, first_checks)
+                shown = time.perf_counter() - started
+                _settle(page, last_checks)
+                full = time.perf_counter() - started
+                assert page.locator('[data-testid="stException"]').count() == 0, name
+                timings.append((shown, full))
+                page.close()
+            context.close()
+            results.append((f"{name}: empty browser cache", *timings[0]))
+            warm = [statistics.median(t[i] for t in timings[1:]) for i in (0, 1)]
+            results.append((f"{name}: new tab, median of {WARM_VISITS}", *warm))
     return results
 
 

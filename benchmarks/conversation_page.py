@@ -21,18 +21,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from browsing import chromium, viewer
 from viewer_scale import _drawn, _settle, machine
-
-from turnscope.viewer.serve import wait_healthy
 
 KEY = "bench-chat"
 TARGET_S = 2.0
@@ -102,19 +97,6 @@ def measure_query(db: Path) -> tuple[float, int]:
 
 def measure_browser(db: Path, exchanges: int) -> list[tuple[str, float, float]]:
     """(label, seconds until the last exchange is drawn, seconds until Streamlit is done)."""
-    from playwright.sync_api import sync_playwright
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k != "TURNSCOPE_JAEGER_URL"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "turnscope.cli", "view", "--db", str(db), "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     last = [(f'.ts-ex[data-exchange="{exchanges}"]', "", False)]
     failures = [("h1", "Failures", False)]
     targets = [
@@ -122,41 +104,30 @@ def measure_browser(db: Path, exchanges: int) -> list[tuple[str, float, float]]:
         ("baseline: failures page", "/failures", failures),
     ]
     results = []
-    try:
-        if not wait_healthy(url, time.monotonic() + 60):
-            raise RuntimeError("turnscope view did not start")
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=os.environ.get("TURNSCOPE_CHROMIUM", "/usr/bin/chromium"),
-                args=["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+    with viewer(db) as url, chromium() as browser:
+        context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        timings: dict[str, list[tuple[float, float]]] = {label: [] for label, _r, _c in targets}
+        for _visit in range(1 + WARM_VISITS):
+            for label, route, checks in targets:  # alternating: the same load for both
+                page = context.new_page()
+                started = time.perf_counter()
+                page.goto(url + route)
+                _drawn(page, checks)
+                content = time.perf_counter() - started
+                _settle(page, checks)
+                full = time.perf_counter() - started
+                assert page.locator('[data-testid="stException"]').count() == 0
+                timings[label].append((content, full))
+                page.close()
+    for label, seen in timings.items():
+        results.append((f"{label}, first visit", *seen[0]))
+        results.append(
+            (
+                f"{label}, new tab, median of {WARM_VISITS}",
+                statistics.median(t[0] for t in seen[1:]),
+                statistics.median(t[1] for t in seen[1:]),
             )
-            context = browser.new_context(viewport={"width": 1440, "height": 1000})
-            timings: dict[str, list[tuple[float, float]]] = {label: [] for label, _r, _c in targets}
-            for _visit in range(1 + WARM_VISITS):
-                for label, route, checks in targets:  # alternating: the same load for both
-                    page = context.new_page()
-                    started = time.perf_counter()
-                    page.goto(url + route)
-                    _drawn(page, checks)
-                    content = time.perf_counter() - started
-                    _settle(page, checks)
-                    full = time.perf_counter() - started
-                    assert page.locator('[data-testid="stException"]').count() == 0
-                    timings[label].append((content, full))
-                    page.close()
-            browser.close()
-        for label, seen in timings.items():
-            results.append((f"{label}, first visit", *seen[0]))
-            results.append(
-                (
-                    f"{label}, new tab, median of {WARM_VISITS}",
-                    statistics.median(t[0] for t in seen[1:]),
-                    statistics.median(t[1] for t in seen[1:]),
-                )
-            )
-    finally:
-        server.terminate()
-        server.wait(15)
+        )
     return results
 
 
