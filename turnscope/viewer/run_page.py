@@ -251,18 +251,7 @@ def _verdict_card(run: dict[str, Any], analysis: Analysis, cost: Any = None) -> 
             st.markdown("**Evidence**")
             for i, item in enumerate(verdict.evidence):
                 label = f"{item.kind}: {clip(item.message, 150)}"
-                if item.span_id and item.span_id in analysis.structure.by_id:
-                    st.button(
-                        label,
-                        key=f"evidence_{i}",
-                        type="tertiary",
-                        icon=":material/arrow_right:",
-                        on_click=_focus,
-                        args=(item.span_id,),
-                        help=f"Focus span {item.span_id}",
-                    )
-                else:
-                    st.markdown(f"- {label}")
+                _span_line(analysis, label, item.span_id, f"evidence_{i}", ":material/arrow_right:")
         if verdict.warnings:
             _warnings(analysis)
         if verdict.recovered_errors:
@@ -282,18 +271,33 @@ def _warnings(analysis: Analysis) -> None:
     for i, warning in enumerate(analysis.verdict.warnings):
         where = warning_where(warning.agent, warning.turn)
         label = f"{warning.kind}: {clip(warning.message, 150)}" + (f" ({where})" if where else "")
-        if warning.span_id and warning.span_id in analysis.structure.by_id:
-            st.button(
-                label,
-                key=f"warning_{i}",
-                type="tertiary",
-                icon=":material/flag:",
-                on_click=_focus,
-                args=(warning.span_id,),
-                help=f"Focus span {warning.span_id}",
-            )
-        else:
-            st.markdown(f"- :orange[:material/flag:] {label}")
+        _span_line(
+            analysis,
+            label,
+            warning.span_id,
+            f"warning_{i}",
+            ":material/flag:",
+            ":orange[:material/flag:] ",
+        )
+
+
+def _span_line(
+    analysis: Analysis, label: str, span_id: str | None, key: str, icon: str, mark: str = ""
+) -> None:
+    """One line of the verdict card: a button focusing its span when the run has that span,
+    else plain text (``mark`` in front)."""
+    if span_id and span_id in analysis.structure.by_id:
+        st.button(
+            label,
+            key=key,
+            type="tertiary",
+            icon=icon,
+            on_click=_focus,
+            args=(span_id,),
+            help=f"Focus span {span_id}",
+        )
+    else:
+        st.markdown(f"- {mark}{label}")
 
 
 def _run_link(trace_id: str) -> str:
