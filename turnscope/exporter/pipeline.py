@@ -341,14 +341,14 @@ class Pipeline:
         trace: Any,
         wall: float,
         exc: Any,
-        hints: Any,
+        hints: tuple[str | None, dict[str, str] | None],
         touched: dict[str, TraceState],
         loaded: Any,
     ) -> None:
         fresh = self.normalizer.trace(trace)
         state = self._state(fresh.trace_id, touched, loaded)
         info = state.info
-        task_name, keys = hints if isinstance(hints, tuple) else (hints, None)
+        task_name, keys = hints  # the starting task's name, the runner's conversation keys
         if streamed_hint(task_name):
             info.streamed = True
         if keys:
@@ -369,7 +369,7 @@ class Pipeline:
         trace: Any,
         wall: float,
         exc: Any,
-        hints: Any,
+        hints: tuple[dict[str, Any], dict[str, str] | None] | None,
         batch: Batch,
         touched: dict[str, TraceState],
         loaded: Any,
@@ -377,7 +377,7 @@ class Pipeline:
         fresh = self.normalizer.trace(trace)
         state = self._state(fresh.trace_id, touched, loaded)
         info = state.info
-        ending, keys = hints if isinstance(hints, tuple) else (hints, None)
+        ending, keys = hints or (None, None)  # a streamed run's result, and its keys
         if keys:  # a streamed run's conversation keys, read at its end
             self.normalizer.run_keys(info, keys)
         info.workflow = info.workflow or fresh.workflow
