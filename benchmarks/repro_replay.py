@@ -2,9 +2,15 @@
 
 Records the demo's first run of each failure category the installed SDK produces (and every
 max-turns run), writes each one's replay with `turnscope repro`, then times
-`python -m pytest -q FILE` on each, one process per file as a user would run it, beside a
-pytest run of an empty test in the same round (the interpreter, pytest and its plugins: the
-floor). Prints the median wall time of each file over the rounds, and the floor.
+`python -m pytest -q FILE` on each, one process per file as a user would run it, beside two
+floors measured in the same round: a pytest run of an empty test (the interpreter, pytest and
+its plugins) and of an empty test that imports the SDK (``import agents``: what any test of
+an agent pays). Prints the median wall time of each file over the rounds.
+
+When Hypothesis is installed (this project's tests use it) every pytest run pays its plugin,
+which imports all of Hypothesis at the end of the session: about a second here, whatever the
+test. A second column then times the same runs with ``-p no:hypothesispytest``, as in an
+environment without Hypothesis.
 
     .venv/bin/python benchmarks/repro_replay.py [--rounds 3]
 """
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import io
 import os
 import statistics
@@ -50,27 +57,42 @@ def main() -> None:
         with contextlib.redirect_stdout(io.StringIO()):  # its "Wrote ..." lines
             cli(["repro", result.trace_id, "--db", str(db), "-o", str(path)])
         files[result.case.title] = path
-    (folder / "test_empty.py").write_text("def test_nothing():\n    pass\n")
+    files = {
+        "(empty test)": _floor(folder / "test_empty.py", ""),
+        "(empty test importing agents)": _floor(folder / "test_sdk.py", "import agents  # noqa\n"),
+        **files,
+    }
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     env["PYTHONPATH"] = str(ROOT)
-    times: dict[str, list[float]] = {name: [] for name in ["(empty test)", *files]}
+    variants = {"median wall (s)": []}
+    if importlib.util.find_spec("_hypothesis_pytestplugin") is not None:
+        variants["without hypothesis plugin"] = ["-p", "no:hypothesispytest"]
+    times = {(name, v): [] for name in files for v in variants}
     for _ in range(args.rounds):
-        for name in times:
-            path = folder / "test_empty.py" if name == "(empty test)" else files[name]
+        for name, variant in times:
             started = time.perf_counter()
             proc = subprocess.run(
-                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
+                [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+                + variants[variant]
+                + [str(files[name])],
                 cwd=folder,
                 env=env,
                 capture_output=True,
                 text=True,
             )
-            times[name].append(time.perf_counter() - started)
+            times[name, variant].append(time.perf_counter() - started)
             if proc.returncode != 0:
                 print(f"FAILED {name}:\n{proc.stdout[-2000:]}", file=sys.stderr)
-    print(f"{'replay of':<48} {'median wall (s)':>16}  rounds={args.rounds}")
-    for name, values in times.items():
-        print(f"{name:<48} {statistics.median(values):>16.2f}")
+    print(f"{'replay of':<48}" + "".join(f" {v:>26}" for v in variants) + f"  rounds={args.rounds}")
+    for name in files:
+        medians = [statistics.median(times[name, v]) for v in variants]
+        print(f"{name:<48}" + "".join(f" {m:>26.2f}" for m in medians))
+
+
+def _floor(path: Path, head: str) -> Path:
+    """An empty test file (after ``head``): a floor to compare the replays with."""
+    path.write_text(f"{head}\n\ndef test_nothing():\n    pass\n")
+    return path
 
 
 if __name__ == "__main__":

@@ -4,11 +4,12 @@ Layers, bottom up (a module may import its own layer and the layers below it, ne
 above it, nor a sibling on its own level):
 
     rank  layer     modules                              may import
-    0     base      jsontext, ids, store/engine, prices  nothing of turnscope
+    0     base      jsontext, ids, prices,               nothing of turnscope
+                    store/engine, store/models
     1     records   records, content                     base
     2     contract  sinks, config                        records, base
     3     analysis  analysis/                            contract, records, base
-    4     store     store/ (but engine)                  analysis, contract, records, base
+    4     store     store/ (but engine, models)          analysis, contract, records, base
     5     capture   exporter/, otlp/                     store and below (not viewer/)
     5     viewer    viewer/                              store and below (not exporter/, otlp/)
     5     repro     repro/                               store and below (not exporter/, otlp/)
@@ -16,8 +17,9 @@ above it, nor a sibling on its own level):
     7     face      turnscope/__init__.py                anything (instrument() is the way in)
 
 and ``turnscope.otlp`` is imported only from exporter/, otlp/, cli and the face.
-store/engine.py (database URLs, engines, migrations) imports nothing of turnscope, so it sits
-at the bottom: config.py reads and checks the database URL with it.
+store/engine.py (database URLs, engines, migrations) and store/models.py (the tables) import
+nothing of turnscope, so they sit at the bottom: config.py reads and checks the database URL
+with the engine module, which creates a new SQLite file's tables from the models.
 
 What counts as an import: every ``import``/``from ... import`` in a module, at the top or
 inside a function (a lazy import still ties the two modules together). Imports under
@@ -43,7 +45,13 @@ LAYERS: list[tuple[str, int, tuple[str, ...]]] = [
     (
         "base",
         0,
-        ("turnscope.jsontext", "turnscope.ids", "turnscope.store.engine", "turnscope.prices"),
+        (
+            "turnscope.jsontext",
+            "turnscope.ids",
+            "turnscope.store.engine",
+            "turnscope.store.models",
+            "turnscope.prices",
+        ),
     ),
     ("records", 1, ("turnscope.records", "turnscope.content")),
     ("contract", 2, ("turnscope.sinks", "turnscope.config")),

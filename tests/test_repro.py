@@ -24,6 +24,8 @@ from turnscope.demo.failures import search_docs
 from turnscope.demo.model import DemoModel, call, text
 from turnscope.demo.runner import CASES, Case, Summary, has_feature, run_demo
 from turnscope.demo.scenarios import config, lookup_order
+from turnscope.store.queries import Store
+from turnscope.store.runfilter import RunFilter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -192,6 +194,42 @@ def test_the_command_writes_the_file_and_prints_how_to_run_it(
     assert main(["repro", prefix, "--db", str(db)]) == 2
     assert "exists" in capsys.readouterr().err
     assert main(["repro", prefix, "--db", str(db), "--force"]) == 0
+
+
+def test_replay_db_stores_the_replay_with_the_verdict_the_test_checked(
+    demo: tuple[Path, Summary], tmp_path: Path
+) -> None:
+    """REPLAY_DB: the replay also lands in a database, with the verdict the file asserted on
+    (taken from the processor, the same as the one stored)."""
+    db, summary = demo
+    result = next(r for r in summary.results if r.case.category == "input_guardrail_tripwire")
+    path = tmp_path / "test_repro_stored.py"
+    assert main(["repro", result.trace_id, "--db", str(db), "-o", str(path)]) == 0
+    replay_db = tmp_path / "replay.db"
+    text = path.read_text()
+    assert "REPLAY_DB = None" in text
+    path.write_text(text.replace("REPLAY_DB = None", f"REPLAY_DB = {str(replay_db)!r}"))
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "TURNSCOPE_DB")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    stores = Store(str(replay_db)), Store(str(db))
+    try:
+        (run,) = stores[0].list_runs(RunFilter(), limit=10)
+        recorded = stores[1].get_run(result.trace_id)
+    finally:
+        for store in stores:
+            store.close()
+    assert recorded is not None
+    fields = ("status", "category", "reason", "failing_agent", "failing_turn")
+    assert [run[f] for f in fields] == [recorded[f] for f in fields]
 
 
 def _one_line_refusal(capsys: pytest.CaptureFixture[str], *needles: str) -> None:

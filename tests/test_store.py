@@ -7,6 +7,7 @@ import sys
 import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -108,11 +109,62 @@ def test_migrations_match_the_models(db_url: str) -> None:
     from turnscope.store.models import Base, include_object
 
     engine = make_writer_engine(db_url)
-    upgrade(engine)
+    upgrade(engine, head_revision())  # through every migration (a new file skips them)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"include_object": include_object})
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
+
+
+def _sqlite_schema(path: Path) -> dict[str, Any]:
+    """Tables' columns and indexes (columns, uniqueness, partial condition) of a file."""
+    import re
+    import sqlite3
+
+    with sqlite3.connect(path) as conn:
+        names = [r[0] for r in conn.execute("select name from sqlite_master where type='table'")]
+        schema: dict[str, Any] = {}
+        for table in names:
+            columns = sorted(r[1:] for r in conn.execute(f"pragma table_info('{table}')"))
+            indexes = {}
+            for _, name, unique, _origin, _partial in conn.execute(f"pragma index_list('{table}')"):
+                cols = [r[2] for r in conn.execute(f"pragma index_info('{name}')")]
+                sql = conn.execute("select sql from sqlite_master where name=?", (name,)).fetchone()
+                where = re.sub(r"[\s\"()]", "", (sql[0] or "").partition(" WHERE ")[2])
+                indexes[name if not name.startswith("sqlite_") else "pk"] = (cols, unique, where)
+            schema[table] = (columns, indexes)
+    return schema
+
+
+def test_a_new_sqlite_file_gets_the_schema_the_migrations_give(tmp_path: Path) -> None:
+    """A new file is made from the models and stamped, without Alembic: the same tables,
+    columns, defaults, indexes and revision as running every migration."""
+    from turnscope.store.engine import HEAD_REVISION
+
+    assert head_revision() == HEAD_REVISION
+    made, migrated = tmp_path / "made.db", tmp_path / "migrated.db"
+    engine = make_writer_engine(f"sqlite:///{made}")
+    upgrade(engine)
+    upgrade(make_writer_engine(f"sqlite:///{migrated}"), head_revision())
+    assert current_revision(engine) == HEAD_REVISION
+    assert _sqlite_schema(made) == _sqlite_schema(migrated)
+    assert len(_sqlite_schema(made)["runs"][1]) > 10  # the comparison saw the indexes
+
+
+def test_opening_a_new_or_current_sqlite_file_never_loads_alembic(tmp_path: Path) -> None:
+    """Alembic (and its migration scripts) load only when there is something to migrate."""
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from turnscope.store.engine import make_writer_engine, upgrade
+        for _ in range(2):  # a new file, then the same file at its head
+            upgrade(make_writer_engine({f"sqlite:///{tmp_path / 'new.db'}"!r}))
+        print(sorted(m for m in sys.modules if m.split(".")[0] == "alembic"))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def test_sqlite_is_in_wal_mode_with_a_busy_timeout(recorder: object, db_path: Path) -> None:

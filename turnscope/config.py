@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from turnscope.store.engine import StoreError, parse_url, redact, resolve_url
-
 ENV_CAPTURE = "TURNSCOPE_CAPTURE_CONTENT"
 ENV_MAX_FIELD = "TURNSCOPE_MAX_FIELD_BYTES"
 ENV_QUEUE = "TURNSCOPE_MAX_QUEUE_SIZE"
@@ -252,6 +250,8 @@ class Settings:
     @property
     def db_label(self) -> str | None:
         """The database URL with any password hidden."""
+        from turnscope.store.engine import redact
+
         return redact(self.db_url) if self.db_url else None
 
     @classmethod
@@ -282,6 +282,9 @@ class Settings:
         if db is False or arg_off or (db is None and env_off):
             db_url = None
         else:
+            # here, not at the top: a processor without a database never loads SQLAlchemy
+            from turnscope.store.engine import StoreError, parse_url, resolve_url
+
             db_url = resolve_url(None if db is True else db)
             try:
                 parse_url(db_url)

@@ -188,6 +188,7 @@ def _data(script: Script) -> str:
         f"STREAMED = {script.streamed}",
         f"GROUP_ID = {script.group_id!r}",
         f"CANCEL_AFTER = {script.cancel_after!r}  # seconds before the caller cancelled, or None",
+        "REPLAY_DB = None  # a database to store the replay in too (to open it in the viewer)",
         "",
         "# the verdict turnscope gave the recorded run",
         f"RECORDED_VERDICT = {_py(script.verdict)}",
@@ -407,16 +408,16 @@ class ReplayHooks(RunHooks):
 
 def _tests(script: Script) -> str:
     out = '''
-def test_replay_gives_the_recorded_verdict(tmp_path: Any) -> None:
+def test_replay_gives_the_recorded_verdict() -> None:
     """turnscope's verdict on the replay is the one it gave the recorded run."""
-    assert verdict_of(replay, tmp_path) == RECORDED_VERDICT
+    assert verdict_of(replay) == RECORDED_VERDICT
 '''
     if script.verdict.get("category") == "max_turns_exceeded" and script.steps:
         last = script.steps[-1].agent
         answer = message_item("(a final answer, scripted by the test)")
         out += f'''
 
-def test_more_turns_let_the_run_answer(tmp_path: Any) -> None:
+def test_more_turns_let_the_run_answer() -> None:
     """A changed setting: with max_turns raised by one, and one more scripted model answer (a
     final one), the run that stopped at max_turns now succeeds. Replace the answer with your
     real model, or the fix, to see what it does with the extra turn."""
@@ -427,7 +428,7 @@ def test_more_turns_let_the_run_answer(tmp_path: Any) -> None:
     async def more_turns(trace_id: str) -> Any:
         return await replay(trace_id, max_turns=MAX_TURNS + 1, model_outputs=outputs)
 
-    verdict = verdict_of(more_turns, tmp_path)
+    verdict = verdict_of(more_turns)
     assert verdict["status"] == "succeeded", verdict
 '''
     return out

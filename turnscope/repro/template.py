@@ -9,16 +9,29 @@ MACHINERY = '''
 # --- replay machinery, written by turnscope repro (nothing to change below) ----------------------
 
 
-def verdict_of(play: Any, tmp_path: Any) -> dict[str, Any]:
-    """Run ``play(trace_id)`` recorded by turnscope into a fresh SQLite file; its verdict."""
+def verdict_of(play: Any) -> dict[str, Any]:
+    """Run ``play(trace_id)`` under turnscope's processor; the verdict turnscope gives it.
+    The verdict is taken from the processor as it would be stored (no database needed: set
+    REPLAY_DB to also store the replay, e.g. to open it with ``turnscope view``)."""
     from agents import set_trace_processors
 
     from turnscope.exporter.processor import TurnscopeProcessor
-    from turnscope.store.queries import Store
+    from turnscope.sinks import Sink
 
-    db = str(tmp_path / "replay.db")
+    class Verdicts(Sink):
+        """Keeps the latest record of each run the processor writes."""
+
+        name = "replay"
+
+        def __init__(self) -> None:
+            self.runs: dict[str, Any] = {}
+
+        def write(self, batch: Any) -> None:
+            self.runs.update((run.trace_id, run) for run in batch.runs)
+
+    verdicts = Verdicts()
     trace_id = f"trace_{uuid.uuid4().hex}"
-    processor = TurnscopeProcessor(db, flush_interval=0.05)
+    processor = TurnscopeProcessor(REPLAY_DB or False, sinks=[verdicts], flush_interval=0.05)
     others = [RaisingProcessor()] if "PROCESSOR" in globals() else []
     set_trace_processors([processor, *others])
     try:
@@ -28,18 +41,14 @@ def verdict_of(play: Any, tmp_path: Any) -> dict[str, Any]:
     finally:
         set_trace_processors([])
         processor.shutdown(10)
-    store = Store(db)
-    try:
-        run = store.get_run(trace_id)
-    finally:
-        store.close()
+    run = verdicts.runs.get(trace_id)
     assert run is not None, "the replay recorded no run"
     return {
-        "status": run["status"],
-        "category": run["category"],
-        "reason": run["reason"],
-        "agent": run["failing_agent"],
-        "turn": run["failing_turn"],
+        "status": run.status,
+        "category": run.verdict.category,
+        "reason": run.verdict.reason,
+        "agent": run.verdict.agent,
+        "turn": run.verdict.turn,
     }
 
 

@@ -23,6 +23,9 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 READ_ONLY = "turnscope_read_only"
 # the schema revision the read side (queries.py) selects from; a test keeps it at the head
 READER_REVISION = "0008"
+# the newest migration's revision (a test keeps it equal to Alembic's head): read without
+# loading Alembic, which a writer then needs only when there is something to migrate
+HEAD_REVISION = "0008"
 
 
 class StoreError(ValueError):
@@ -185,10 +188,8 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The schema revision a database is at (None when it has no turnscope schema)."""
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return _stored_revision(conn)
 
 
 _UPGRADE_LOCK = threading.Lock()
@@ -216,10 +217,16 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def _at_head(engine: Engine) -> bool:
     """Whether the schema is already at the head revision (read without any write lock)."""
-    from alembic.runtime.migration import MigrationContext
-
     with engine.connect().execution_options(**{READ_ONLY: True}) as conn:
-        return MigrationContext.configure(conn).get_current_revision() == head_revision()
+        return _stored_revision(conn) == HEAD_REVISION
+
+
+def _stored_revision(conn: Any) -> str | None:
+    """The revision in ``alembic_version`` (None without one), read with plain SQL."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    return None if version is None else str(version)
 
 
 @contextmanager
@@ -261,29 +268,44 @@ def migration_lock(engine: Engine, timeout: float = MIGRATION_LOCK_TIMEOUT) -> I
 
 
 def _upgrade(engine: Engine, revision: str) -> None:
-    from alembic import command
-    from alembic.script import ScriptDirectory
-
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             # held until this transaction ends: a second process waits here, then sees the
             # first one's schema (concurrent CREATE TABLEs fail on PostgreSQL's catalogs)
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_MIGRATION_LOCK})")
         tables = set(inspect(conn).get_table_names())
-        script = ScriptDirectory.from_config(_alembic_config())
-        from alembic.runtime.migration import MigrationContext
-
-        current = MigrationContext.configure(conn).get_current_revision()
+        current = _stored_revision(conn)
         if current is None and tables - {"alembic_version"}:
             raise StoreError("the database has other tables and no turnscope schema; refusing")
+        if revision == "head" and current == HEAD_REVISION:
+            return
+        if revision == "head" and not tables and conn.dialect.name == "sqlite":
+            _create_at_head(conn)
+            return
+        from alembic import command
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(_alembic_config())
         known = {rev.revision for rev in script.walk_revisions()}
         if current is not None and current not in known:
             raise StoreError(
                 f"the database schema ({current}) is newer than this turnscope; upgrade turnscope"
             )
-        if revision == "head" and current == script.get_current_head():
-            return
         command.upgrade(_alembic_config(conn), revision)
+
+
+def _create_at_head(conn: Any) -> None:
+    """A new SQLite file: the head schema made from the models and stamped, as the migrations
+    would leave it (a test compares the two), without loading Alembic and running every
+    migration. PostgreSQL always migrates: its schema has a column the models leave out."""
+    from turnscope.store.models import Base
+
+    Base.metadata.create_all(conn)
+    conn.exec_driver_sql(
+        "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL, "
+        "CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num))"
+    )
+    conn.exec_driver_sql("INSERT INTO alembic_version (version_num) VALUES (?)", (HEAD_REVISION,))
 
 
 def check_schema(engine: Engine, label: str) -> None:

@@ -70,7 +70,7 @@ class Run(Base):
     exception_detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     warnings: Mapped[list[Any] | None] = mapped_column(JSON)
     # len(warnings), kept as a column so lists and filters never read the JSON
-    warning_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    warning_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     agent_path: Mapped[str | None] = mapped_column(Text)
     agents: Mapped[list[Any] | None] = mapped_column(JSON)
