@@ -172,7 +172,7 @@ def _panel(panel: Panel, shown: list[Row], found: list[Mark], lo: float, hi: flo
 def _mark(mark: Mark, lo: float, hi: float) -> str:
     tip = "&#10;".join(escape(line) for line in mark.tip)  # a newline inside the attribute
     left = _pct(mark.start, lo, hi)
-    head = f'<a href="{escape(mark.href)}" title="{tip}" aria-label="{tip}"'
+    head = f'<a href="{escape(mark.href)}" title="{tip}"'  # title: also its accessible name
     if mark.shape == "bar":
         width = _pct(lo + max(mark.end - mark.start, 0.0), lo, hi)
         style = f"left:{left}%;width:{width}%;background:{mark.color}"
