@@ -50,6 +50,9 @@ def render() -> None:
             "“Compare with…” on a run, or open `/compare?a=TRACE_ID&b=TRACE_ID`."
         )
         return
+    # the browser loads st.html's code only when a page first shows one, a skeleton meanwhile
+    # (0.1-1 s on a busy machine); an empty one in the sidebar starts it before the timelines
+    st.sidebar.html("<span hidden></span>")
     store = data.open_store()
     try:
         _render(store, data.db_url(), given["a"], given["b"])
