@@ -8,11 +8,12 @@
 2. *Diff.* ``diff_runs`` on each pair, timed (median of 5): the alignment alone.
 3. *Render.* ``turnscope view`` on the database, the page ``/compare?a=...&b=...`` opened in
    headless Chromium (Debian's ``chromium`` through Playwright): the time from navigation
-   until the divergence card is drawn (content), and until both timelines and the open
-   divergent turn are drawn and Streamlit has finished (complete); first in a fresh browser
-   profile, then the median of three more new tabs. The page is checked at every animation
-   frame (``viewer_scale.py``'s helpers). Measured beside it the same way, as a baseline on a
-   busy machine: the viewer's own run page for one of the 60-turn runs.
+   until the divergence card is drawn (content), and until both timelines (server-drawn HTML
+   from ``st.html``: its bars are links) and the open divergent turn are drawn and Streamlit
+   has finished (complete); first in a fresh browser profile, then the median of three more
+   new tabs. The page is checked at every animation frame (``viewer_scale.py``'s helpers).
+   Measured beside it the same way, as a baseline on a busy machine: the viewer's own run
+   page for one of the 60-turn runs (its timeline is still Plotly).
 
 Run: ``.venv/bin/python benchmarks/compare_page.py [--turns 60] [--no-browser]``. The database
 goes to a temporary folder and is deleted afterwards.
@@ -106,7 +107,7 @@ def time_pages(path: Path, pairs: dict[str, tuple[str, str]]) -> list[tuple[str,
     """The Compare page of each pair in headless Chromium: (label, content s, complete s)."""
     content = [(".st-key-divergence", "Turn", False)]
     complete = [
-        (".st-key-compare_timeline .main-svg", "", False),
+        (".st-key-compare_timeline a.tlh-bar", "", False),
         (".st-key-divergent_turn details[open]", "", False),
     ]
     results = []
@@ -162,7 +163,7 @@ def main() -> int:
                 print(f"  {label:<50} {shown:>8.2f} {full:>9.2f}   {verdict}")
             print(
                 "  content: the divergence sentence (run page: the verdict card) drawn; complete: "
-                "the timelines and the open divergent turn drawn, Streamlit done"
+                "the timelines' bars and the open divergent turn drawn, Streamlit done"
             )
     finally:
         shutil.rmtree(folder, ignore_errors=True)

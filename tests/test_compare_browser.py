@@ -1,7 +1,8 @@
 """The Compare page in a real browser: ``turnscope view`` on the demo database, Debian's
 headless Chromium through Playwright. Both runs shown with links back to each, the first
-divergent turn highlighted and open, identical turns collapsed, both timelines drawn; no
-exception box, no console error. Browser set-up: tests/support/browser.py."""
+divergent turn highlighted and open, identical turns collapsed, both timelines drawn and a
+bar opening its span in its run; no exception box, no console error. Browser set-up:
+tests/support/browser.py."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
@@ -20,6 +22,7 @@ from support.viewer import ViewerServer, demo_database
 from turnscope.store.queries import RunFilter, Store
 
 pytestmark = pytest.mark.browser
+TIMELINE = ".st-key-compare_timeline"  # both timelines, server-drawn HTML (st.html)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +54,9 @@ def test_compare_page_shows_both_runs_and_where_they_part(server: ViewerServer, 
     card = page.tab.locator(".st-key-divergence")
     card.get_by_text("Identical for turn 1.").first.wait_for(timeout=WAIT_MS)
     assert "Turn 2: A made 1 more turn (Billing called lookup_order)" in card.inner_text()
-    page.tab.locator(".st-key-compare_timeline .main-svg").first.wait_for(timeout=WAIT_MS)
+    bars = page.tab.locator(f"{TIMELINE} a.tlh-bar")
+    bars.first.wait_for(timeout=WAIT_MS)
+    assert bars.count() > 0
     # both runs, each with a link back to its run page
     for side, run in (("a", a), ("b", b)):
         link = page.tab.locator(f".st-key-run_{side} a").first
@@ -73,6 +78,24 @@ def test_compare_page_shows_both_runs_and_where_they_part(server: ViewerServer, 
     page.tab.wait_for_url(re.compile(rf"/run\?trace_id={b['trace_id']}"), timeout=WAIT_MS)
     page.text(b["explanation"][:40])
     page.check("compare-back-to-b")
+
+
+def test_a_bar_of_the_timeline_opens_its_span_in_its_run(server: ViewerServer, page: Page) -> None:
+    a, b = _pair(server)
+    page.goto(f"{server.url}/compare?a={a['trace_id']}&b={b['trace_id']}")
+    bar = page.tab.locator(f"{TIMELINE} a.tlh-bar").last  # B is drawn below A
+    bar.wait_for(timeout=WAIT_MS)
+    assert "ms)" in (bar.get_attribute("title") or "")  # its tooltip: "kind name (duration)"
+    span_id = parse_qs(urlparse(bar.get_attribute("href")).query)["span_id"][0]
+    bar.click()
+    # a plain link: a relative URL, so it would keep a server.baseUrlPath
+    page.tab.wait_for_url(
+        re.compile(rf"/run\?trace_id={b['trace_id']}&span_id={span_id}$"), timeout=WAIT_MS
+    )
+    detail = page.tab.locator(".st-key-span_detail")  # the run page's focused span
+    detail.wait_for(timeout=WAIT_MS)
+    assert span_id in detail.inner_text()
+    page.check("compare-bar-to-run")
 
 
 def test_run_page_opens_the_compare_page(server: ViewerServer, page: Page) -> None:

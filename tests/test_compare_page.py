@@ -5,15 +5,17 @@ rows on the runs page lead to it."""
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 pytest.importorskip("streamlit")
-pytest.importorskip("plotly")
+pytest.importorskip("plotly")  # the run page's timeline (two tests open it)
 
 from streamlit.testing.v1 import AppTest
 from support.apptest import APP, TIMEOUT, run_app, viewer_app
@@ -70,12 +72,23 @@ def test_compare_page_names_the_divergence_and_shows_both_runs(app: AppTest, db:
     assert any(label.startswith("≠ Turn 3 (guardrail)") for label in labels), labels
     assert "first divergence" in text
     assert any("B output guardrail `no_card_numbers` tripped" in label for label in labels)
-    timeline = next(e for e in at.get("bidi_component") if e.proto.id.endswith("compare_timeline"))
-    figure = json.loads(json.loads(timeline.proto.json)["figure"])
-    span_ids = {s.span_id for r in (success, tripped) for s in Store(str(db)).spans(r["trace_id"])}
-    clicked = {i for t in figure["data"] for i in t.get("customdata") or []}
-    assert clicked and clicked <= span_ids  # bars of both runs, one figure
-    assert {"yaxis", "yaxis2"} <= set(figure["layout"])
+    # the timelines: one HTML fragment, drawn on the server
+    body = next(e.proto.body for e in at.get("html") if 'class="tlh"' in e.proto.body)
+    store = Store(str(db))
+    trace_of = {
+        s.span_id: r["trace_id"] for r in (success, tripped) for s in store.spans(r["trace_id"])
+    }
+    links = [parse_qs(urlparse(unescape(h)).query) for h in re.findall(r'href="([^"]+)"', body)]
+    linked = {(q["trace_id"][0], q["span_id"][0]) for q in links}
+    assert all(trace_of.get(span) == trace for trace, span in linked)  # a span of that run
+    assert {trace for trace, _ in linked} == {success["trace_id"], tripped["trace_id"]}
+    titles = re.findall(r'<div class="tlh-title">([^<]*)</div>', body)
+    assert titles == ["A", "B"]
+    # the first divergent turn shaded: A's turn 1 (B made no turn there)
+    panel_a = body[: body.index('<div class="tlh-title">B</div>')]
+    shaded = re.findall(r'<div class="tlh-label tlh-shade" title="[^"]*">([^<]*)</div>', body)
+    assert [unescape(x) for x in shaded] == ["T1 · Triage"]
+    assert "tlh-label tlh-shade" in panel_a
 
 
 def test_identical_turns_are_collapsed(app: AppTest, db: Path) -> None:

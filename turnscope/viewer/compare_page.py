@@ -26,12 +26,13 @@ from turnscope.store.runfilter import RunFilter
 from turnscope.viewer import data
 from turnscope.viewer.app import COMPARE_PAGE, RUN_PAGE
 from turnscope.viewer.format import STATUS_COLORS, category_text, clip, duration, pretty_json
-from turnscope.viewer.plotly_view import plotly_view, preload_plotly
-from turnscope.viewer.timeline import figure, rows, window
+from turnscope.viewer.timeline import rows, window
+from turnscope.viewer.timeline_html import Panel, timeline_html
 
 if TYPE_CHECKING:
     from turnscope.analysis.diff import Row
     from turnscope.analysis.verdict import Analysis
+    from turnscope.viewer.timeline import Row as TimelineRow
 
 LONG_TEXT = 120  # longer texts that differ are shown as a line diff
 WINDOW = 20  # timeline rows drawn per run, around the first divergence
@@ -49,6 +50,9 @@ def render() -> None:
             "“Compare with…” on a run, or open `/compare?a=TRACE_ID&b=TRACE_ID`."
         )
         return
+    # the browser loads st.html's code only when a page first shows one, a skeleton meanwhile
+    # (0.1-1 s on a busy machine); an empty one in the sidebar starts it before the timelines
+    st.sidebar.html("<span hidden></span>")
     store = data.open_store()
     try:
         _render(store, data.db_url(), given["a"], given["b"])
@@ -88,11 +92,10 @@ def _render(store: Any, url: str, given_a: str, given_b: str) -> None:
             st.error(message[:1].upper() + message[1:])
             st.button("Compare anyway", on_click=_force, key="compare_anyway")
             return
-    preload_plotly()
     diff = diff_runs(run_a, analysis_a, run_b, analysis_b)
     _header(diff)
     _divergence(diff)
-    _timelines((url, id_a, version_a, id_b, version_b), analysis_a, analysis_b, diff)
+    _timelines(analysis_a, analysis_b, diff)
     _turns(diff)
 
 
@@ -137,22 +140,16 @@ def _divergence(diff: RunDiff) -> None:
 # --- both timelines on one time axis ------------------------------------------------------------
 
 
-def _timelines(
-    key: tuple[Any, ...], analysis_a: Analysis, analysis_b: Analysis, diff: RunDiff
-) -> None:
+def _timelines(analysis_a: Analysis, analysis_b: Analysis, diff: RunDiff) -> None:
     """A's and B's turn timelines stacked over one shared axis (ms since each run started),
     each a window of turns around the first divergence."""
     if not diff.rows:
         return
     st.subheader("Timelines")
     windows = [_window(analysis_a, diff, "a"), _window(analysis_b, diff, "b")]
-    figure_json = _figure_json(key, tuple(windows), analysis_a, analysis_b, diff)
-    plotly_view(
-        figure_json,
-        key="compare_timeline",
-        on_click=lambda span_id: _open_span(span_id, analysis_a, analysis_b),
-        config={"displayModeBar": False, "responsive": True},
-    )
+    # server-drawn HTML, not a chart component: it arrives with the rest of the page
+    with st.container(key="compare_timeline"):
+        st.html(_timeline_html(windows, analysis_a, analysis_b, diff))
     shown = []
     for side, (start, end), analysis in (
         ("A", windows[0], analysis_a),
@@ -176,99 +173,35 @@ def _window(analysis: Analysis, diff: RunDiff, side: str) -> tuple[int, int]:
         for row in diff.rows[diff.first :]:  # its divergent turn, or the next it made
             turn = row.a if side == "a" else row.b
             if turn is not None:
-                focus = next(
-                    (i for i, r in enumerate(all_rows) if r.turn.span_ids == turn.span_ids), None
-                )
+                focus = _row_of(all_rows, turn)
                 break
     return window(len(all_rows), focus, WINDOW)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def _figure_json(
-    key: tuple[Any, ...],
-    windows: tuple[tuple[int, int], ...],
-    _analysis_a: Analysis,
-    _analysis_b: Analysis,
-    _diff: RunDiff,
-) -> str:
-    """The combined figure as JSON, cached by the two runs' ids and data versions (``key``):
-    building Plotly figures is most of this page's server time."""
-    from plotly.subplots import make_subplots
-
-    analysis_a, analysis_b, diff = _analysis_a, _analysis_b, _diff
-    figs = [
-        figure(analysis, start_row=start, end_row=end)
-        for analysis, (start, end) in zip((analysis_a, analysis_b), windows, strict=True)
-    ]
-    counts = [max(1, len(f.layout.yaxis.categoryarray or ())) for f in figs]
-    fig = make_subplots(
-        rows=2,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.08,
-        row_heights=counts,
-        subplot_titles=("A", "B"),
-    )
-    seen: set[str] = set()
-    for row, part in enumerate(figs, start=1):
-        for trace in part.data:
-            name = trace.name or ""
-            trace.legendgroup = name
-            trace.showlegend = name not in seen
-            seen.add(name)
-            fig.add_trace(trace, row=row, col=1)
-        labels = list(part.layout.yaxis.categoryarray or ())
-        fig.update_yaxes(
-            categoryorder="array", categoryarray=labels, automargin=True, row=row, col=1
-        )
-        _mark_divergence(fig, diff, row, labels)
-    fig.update_layout(
-        barmode="overlay",
-        height=min(180 + 24 * sum(counts), 1800),
-        margin={"l": 10, "r": 10, "t": 40, "b": 40},
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
-        bargap=0.35,
-    )
-    fig.update_xaxes(title_text="ms since the run started", row=2, col=1)
-    return str(fig.to_json())
-
-
-def _mark_divergence(fig: Any, diff: RunDiff, row: int, labels: list[str]) -> None:
-    """Shade the first divergent turn's row in this run's timeline."""
+def _divergent_row(analysis: Analysis, diff: RunDiff, side: str) -> int | None:
+    """The row of this run's first divergent turn (None if it made no such turn)."""
     if diff.first is None:
-        return
+        return None
     first = diff.rows[diff.first]
-    turn = first.a if row == 1 else first.b
-    if turn is None:
-        return
-    # labels read "T4 · Agent" (or "T4/10 · Agent" against a max_turns budget)
-    label = next(
-        (x for x in labels if x.startswith((f"T{turn.number} ", f"T{turn.number}/"))), None
-    )
-    if label is None:
-        return
-    position = labels.index(label)
-    axis = "y" if row == 1 else "y2"
-    fig.add_shape(
-        type="rect",
-        xref="paper",
-        x0=0,
-        x1=1,
-        yref=axis,
-        y0=position - 0.5,
-        y1=position + 0.5,
-        fillcolor="rgba(242,169,0,0.18)",
-        line={"width": 0},
-        layer="below",
-    )
+    turn = first.a if side == "a" else first.b
+    return None if turn is None else _row_of(rows(analysis), turn)
 
 
-def _open_span(span_id: str, analysis_a: Analysis, analysis_b: Analysis) -> None:
-    for analysis in (analysis_a, analysis_b):
-        by_id = analysis.structure.by_id
-        if span_id in by_id:
-            trace_id = by_id[span_id].trace_id
-            st.switch_page(RUN_PAGE, query_params={"trace_id": trace_id, "span_id": span_id})
+def _row_of(all_rows: list[TimelineRow], turn: TurnFacts) -> int | None:
+    return next((i for i, r in enumerate(all_rows) if r.turn.span_ids == turn.span_ids), None)
+
+
+def _timeline_html(
+    windows: list[tuple[int, int]], analysis_a: Analysis, analysis_b: Analysis, diff: RunDiff
+) -> str:
+    """Both timelines as one HTML fragment. Not cached: two 20-turn windows take about 2 ms."""
+    panels = [
+        Panel(side.upper(), analysis, start, end, _divergent_row(analysis, diff, side))
+        for side, analysis, (start, end) in zip(
+            "ab", (analysis_a, analysis_b), windows, strict=True
+        )
+    ]
+    return timeline_html(panels)
 
 
 # --- turns side by side ----------------------------------------------------------------------

@@ -38,6 +38,18 @@ BAR_KINDS = {
     "speech_group": "other",
 }
 MAX_ROWS = 60  # turns drawn at once; bigger runs are shown a window at a time
+SERIES_ORDER = [
+    "model",
+    "tool",
+    "handoff",
+    "guardrail",
+    "other",
+    "recovered error",
+    "fatal error",
+    "running / never ended",
+    "repeated identical call",
+    "run-level error",
+]
 
 
 @dataclass(slots=True)
@@ -103,7 +115,7 @@ def figure(
     st = analysis.structure
     all_rows = rows(analysis)
     shown = all_rows[start_row:end_row]
-    origin = _origin(st.spans)
+    origin = origin_of(st.spans)
     states = failure_states(analysis)
     repeats = repeated_spans(analysis)
     labels = [r.label for r in shown]
@@ -114,8 +126,7 @@ def figure(
             series,
             {"y": [], "base": [], "x": [], "text": [], "color": [], "line": [], "ids": []},
         )
-        start = _ms(span.started_at, origin)
-        end = _ms(span.ended_at, origin) if span.ended_at else _last_ms(st.spans, origin)
+        start, end = extent(span, origin, st.spans)
         bucket["y"].append(row.label)
         bucket["base"].append(start)
         bucket["x"].append(max(end - start, 0.5))
@@ -126,21 +137,12 @@ def figure(
 
     for row in shown:
         for span in row.spans:
-            kind = BAR_KINDS[span.kind]
-            state = states.get(span.span_id)
-            if state is not None:
-                series, color = f"{state} error", COLORS[state]
-            elif span.ended_at is None:
-                series, color = "running / never ended", COLORS["running"]
-            else:
-                series, color = kind, COLORS[kind]
+            series, color = series_of(span, states)
             line = "#000000" if span.span_id == focus_span else color
             add(series, span, row, color, line)
 
     fig = go.Figure()
-    order = ["model", "tool", "handoff", "guardrail", "other"]
-    order += ["recovered error", "fatal error", "running / never ended"]
-    for series in sorted(traces, key=lambda s: order.index(s) if s in order else 99):
+    for series in sorted(traces, key=SERIES_ORDER.index):
         data = traces[series]
         fig.add_trace(
             go.Bar(
@@ -186,6 +188,34 @@ def figure(
     return fig
 
 
+def series_of(span: SpanRecord, states: dict[str, str]) -> tuple[str, str]:
+    """The legend series of a bar and its colour: its error state, else never ended, else its
+    kind."""
+    state = states.get(span.span_id)
+    if state is not None:
+        return f"{state} error", COLORS[state]
+    if span.ended_at is None:
+        return "running / never ended", COLORS["running"]
+    kind = BAR_KINDS[span.kind]
+    return kind, COLORS[kind]
+
+
+def repeat_text(span: SpanRecord, count: int) -> str:
+    """The tooltip of a repeated identical call's marker."""
+    return f"same call ×{count}: {span.name}"
+
+
+def run_level_errors(analysis: Analysis) -> list[tuple[SpanRecord, str]]:
+    """Errors on spans outside every turn (max turns on the agent span, a task span's
+    exception), each with its tooltip text."""
+    out = []
+    for failure in analysis.failures:
+        span = failure.span
+        if span.kind in ("agent", "task") and not failure.echo:
+            out.append((span, f"{span.kind} {span.name}: {clip(failure.message, 120)}"))
+    return out
+
+
 def _repeat_markers(
     fig: Any, shown: list[Row], repeats: dict[str, int], origin: datetime, spans: list[SpanRecord]
 ) -> None:
@@ -195,10 +225,9 @@ def _repeat_markers(
     for row in shown:
         for span in row.spans:
             if span.span_id in repeats:
-                end = _ms(span.ended_at, origin) if span.ended_at else _last_ms(spans, origin)
-                xs.append(end)
+                xs.append(extent(span, origin, spans)[1])
                 ys.append(row.label)
-                texts.append(f"same call ×{repeats[span.span_id]}: {span.name}")
+                texts.append(repeat_text(span, repeats[span.span_id]))
                 ids.append(span.span_id)
     if xs:
         fig.add_trace(
@@ -225,13 +254,9 @@ def _run_level_errors(
     if not labels:
         return
     xs, texts, ids, colors = [], [], [], []
-    for failure in analysis.failures:
-        span = failure.span
-        if span.kind not in ("agent", "task") or failure.echo:
-            continue
-        when = span.ended_at or span.started_at
-        xs.append(_ms(when, origin))
-        texts.append(f"{span.kind} {span.name}: {clip(failure.message, 120)}")
+    for span, text in run_level_errors(analysis):
+        xs.append(ms(span.ended_at or span.started_at, origin))
+        texts.append(text)
         ids.append(span.span_id)
         colors.append(COLORS[states.get(span.span_id, "fatal")])
     if xs:
@@ -249,24 +274,36 @@ def _run_level_errors(
         )
 
 
-def _origin(spans: list[SpanRecord]) -> datetime:
+def origin_of(spans: list[SpanRecord]) -> datetime:
+    """When the run started: its earliest span start (the x axis' zero)."""
     starts = [s.started_at for s in spans if s.started_at is not None]
     return min(starts) if starts else datetime.fromtimestamp(0).astimezone()
 
 
-def _ms(value: datetime | None, origin: datetime) -> float:
+def ms(value: datetime | None, origin: datetime) -> float:
+    """Milliseconds from ``origin`` to ``value`` (0 for no value)."""
     if value is None:
         return 0.0
     return (value - origin).total_seconds() * 1000.0
 
 
-def _last_ms(spans: list[SpanRecord], origin: datetime) -> float:
+def last_ms(spans: list[SpanRecord], origin: datetime) -> float:
+    """The run's last recorded moment, in ms since ``origin`` (where never-ended bars stop)."""
     ends = [s.ended_at or s.started_at for s in spans if (s.ended_at or s.started_at)]
-    return _ms(max(ends), origin) if ends else 0.0
+    return ms(max(ends), origin) if ends else 0.0
 
 
-def _hover(span: SpanRecord, state: str | None, repeat: int | None) -> str:
-    lines = [f"<b>{span.kind} {span.name}</b> ({duration(span.duration_ms)})"]
+def extent(span: SpanRecord, origin: datetime, spans: list[SpanRecord]) -> tuple[float, float]:
+    """A bar's start and end in ms since ``origin``; a span that never ended runs to the run's
+    last moment."""
+    end = ms(span.ended_at, origin) if span.ended_at else last_ms(spans, origin)
+    return ms(span.started_at, origin), end
+
+
+def hover_lines(span: SpanRecord, state: str | None, repeat: int | None) -> list[str]:
+    """A bar's tooltip as plain lines, the first naming the span (joined with ``<br>`` for
+    Plotly, with newlines for a ``title`` attribute)."""
+    lines = [f"{span.kind} {span.name} ({duration(span.duration_ms)})"]
     if span.kind in MODEL_KINDS and (span.input_tokens or span.output_tokens):
         lines.append(f"tokens: {span.input_tokens or 0} in / {span.output_tokens or 0} out")
     if span.kind == "function":
@@ -281,4 +318,10 @@ def _hover(span: SpanRecord, state: str | None, repeat: int | None) -> str:
         lines.append("never ended")
     if repeat:
         lines.append(f"identical call made {repeat} times")
-    return "<br>".join(lines)
+    return lines
+
+
+def _hover(span: SpanRecord, state: str | None, repeat: int | None) -> str:
+    """Plotly's hover text: the tooltip lines, the first in bold."""
+    first, *rest = hover_lines(span, state, repeat)
+    return "<br>".join([f"<b>{first}</b>", *rest])
