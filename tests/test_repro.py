@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from agents import Agent, Runner
+from support.otlp_receiver import HttpReceiver
 
 from turnscope.cli import main
 from turnscope.demo.failures import search_docs
@@ -200,7 +201,8 @@ def test_replay_db_stores_the_replay_with_the_verdict_the_test_checked(
     demo: tuple[Path, Summary], tmp_path: Path
 ) -> None:
     """REPLAY_DB: the replay also lands in a database, with the verdict the file asserted on
-    (taken from the processor, the same as the one stored)."""
+    (taken from the processor, the same as the one stored). The replay stays offline when
+    the environment asks for OTLP export."""
     db, summary = demo
     result = next(r for r in summary.results if r.case.category == "input_guardrail_tripwire")
     path = tmp_path / "test_repro_stored.py"
@@ -211,15 +213,19 @@ def test_replay_db_stores_the_replay_with_the_verdict_the_test_checked(
     path.write_text(text.replace("REPLAY_DB = None", f"REPLAY_DB = {str(replay_db)!r}"))
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "TURNSCOPE_DB")}
     env["PYTHONPATH"] = str(ROOT)
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    with HttpReceiver() as receiver:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
+        env["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf"
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     assert proc.returncode == 0, proc.stdout[-3000:]
+    assert receiver.requests == 0
     stores = Store(str(replay_db)), Store(str(db))
     try:
         (run,) = stores[0].list_runs(RunFilter(), limit=10)

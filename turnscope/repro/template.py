@@ -31,7 +31,10 @@ def verdict_of(play: Any) -> dict[str, Any]:
 
     verdicts = Verdicts()
     trace_id = f"trace_{uuid.uuid4().hex}"
-    processor = TurnscopeProcessor(REPLAY_DB or False, sinks=[verdicts], flush_interval=0.05)
+    # offline whatever the environment says: no OTLP export, a database only if asked
+    processor = TurnscopeProcessor(
+        REPLAY_DB or False, sinks=[verdicts], flush_interval=0.05, otlp_endpoint=False
+    )
     others = [RaisingProcessor()] if "PROCESSOR" in globals() else []
     set_trace_processors([processor, *others])
     try:
