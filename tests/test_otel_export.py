@@ -273,6 +273,40 @@ def test_names_kinds_and_semantic_attributes(exported: Exported) -> None:
     assert {s.resource["service.name"] for s in spans} == {"openai-agents"}
 
 
+@pytest.mark.new_sdk
+def test_the_conversation_id_is_the_runs_conversation_key(tmp_path: Path) -> None:
+    """gen_ai.conversation.id is the key the conversations page groups by: a session's id
+    for a run given a session and no group id; none for a run given no key."""
+    from agents import Agent, RunConfig, Runner, SQLiteSession
+
+    from turnscope.demo.model import DemoModel, text
+
+    with receiver_for("http/protobuf") as receiver:
+        processor = TurnscopeProcessor(
+            False,
+            flush_interval=0.05,
+            otlp_endpoint=receiver.endpoint,
+            otlp_protocol=receiver.protocol,
+        )
+        set_trace_processors([processor])
+        try:
+            session = SQLiteSession("user-42", str(tmp_path / "sessions.sqlite"))
+            for trace_id, given in (("trace_" + "5" * 32, session), ("trace_" + "6" * 32, None)):
+                agent = Agent(name="Concierge", model=DemoModel([[text("Hello!")]]))
+                config = RunConfig(trace_id=trace_id)
+                Runner.run_sync(agent, "hi", session=given, run_config=config)
+            assert processor.flush(10)
+        finally:
+            set_trace_processors([])
+            processor.shutdown(10)
+        traces = receiver.by_trace()
+    keys = [
+        {span.attrs.get("gen_ai.conversation.id") for span in traces[otel_trace_id_hex(t)]}
+        for t in ("trace_" + "5" * 32, "trace_" + "6" * 32)
+    ]
+    assert keys == [{"user-42"}, {None}]
+
+
 def test_handoffs_are_linked_from_the_receiving_agent(exported: Exported) -> None:
     _tid, spans = exported.trace("handoff, tool call, answer")
     (handoff,) = [s for s in spans if s.name.startswith("handoff")]

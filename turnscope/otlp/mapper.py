@@ -124,13 +124,22 @@ def _usage(data: dict[str, Any]) -> dict[str, Any]:
     return usage if isinstance(usage, dict) else {}
 
 
+def conversation_id(run: RunRecord) -> str | None:
+    """``gen_ai.conversation.id``: the conversation the run was given (the Responses
+    ``conversation_id``, its session's id, or the trace's ``group_id``; see
+    analysis/conversation.py). A run keyed only by its own trace id, until the store follows
+    its ``previous_response_id`` chain, has none to send."""
+    key = run.conversation_id
+    return key if key and key != run.trace_id else None
+
+
 @dataclass(slots=True)
 class _TraceState:
     """What the mapper remembers about one trace while it is being exported."""
 
     trace_id: str
     workflow: str | None = None
-    group_id: str | None = None
+    conversation: str | None = None  # gen_ai.conversation.id (conversation_id below)
     run: RunRecord | None = None
     first_start: datetime | None = None
     last_time: datetime | None = None
@@ -167,7 +176,8 @@ class SpanMapper:
         self.resource = resource
         self.scope = InstrumentationScope(SCOPE_NAME, __version__)
         self.traces: OrderedDict[str, _TraceState] = OrderedDict()
-        self.roots: OrderedDict[str, str | None] = OrderedDict()  # sent roots: id -> group
+        # sent roots: trace id -> conversation id
+        self.roots: OrderedDict[str, str | None] = OrderedDict()
         self.open: OrderedDict[tuple[str, str], SpanRecord] = OrderedDict()
         self.errors = 0
 
@@ -180,7 +190,7 @@ class SpanMapper:
             state = self._trace(run.trace_id)
             state.run = run
             state.workflow = run.workflow or state.workflow
-            state.group_id = run.group_id or state.group_id
+            state.conversation = conversation_id(run) or state.conversation
         for span in batch.spans:
             self._see(span)
         for span in batch.ended_spans:
@@ -314,8 +324,8 @@ class SpanMapper:
         attrs.put("openai_agents.trace_id", span.trace_id)
         attrs.put("openai_agents.span_id", span.span_id)
         attrs.put("openai_agents.parent_id", span.parent_id)
-        group = state.group_id or self.roots.get(span.trace_id)
-        attrs.put("gen_ai.conversation.id", group)
+        conversation = state.conversation or self.roots.get(span.trace_id)
+        attrs.put("gen_ai.conversation.id", conversation)
         attrs.put("gen_ai.agent.name", span.agent)  # the agent it ran in (kinds may refine)
         if span.turn is not None:
             attrs.put("turnscope.turn", span.turn)
@@ -764,7 +774,8 @@ class SpanMapper:
         """The trace's root span with the run's verdict (and the spans of a run that will
         never finish, marked incomplete)."""
         state = self._trace(run.trace_id)
-        self.roots[run.trace_id] = run.group_id or state.group_id
+        conversation = conversation_id(run) or state.conversation
+        self.roots[run.trace_id] = conversation
         if len(self.roots) > MAX_REMEMBERED_ROOTS:
             self.roots.popitem(last=False)
         out: list[ReadableSpan] = []
@@ -776,7 +787,7 @@ class SpanMapper:
         workflow = run.workflow or state.workflow
         attrs.put("gen_ai.operation.name", "invoke_workflow")
         attrs.put("gen_ai.workflow.name", workflow)
-        attrs.put("gen_ai.conversation.id", run.group_id)
+        attrs.put("gen_ai.conversation.id", conversation)
         attrs.put("openai_agents.span_type", "trace")
         attrs.put("openai_agents.trace_id", run.trace_id)
         attrs.put("openai_agents.group_id", run.group_id)
