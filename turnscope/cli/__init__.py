@@ -879,6 +879,3 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print(render_text(diff))
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
