@@ -14,27 +14,29 @@ from collections.abc import Sequence
 from typing import Any
 
 from turnscope import __version__
-from turnscope.cli_conversations import (
+from turnscope.cli.conversations import (
     CONVERSATION_HELP,
     add_conversations_command,
     resolve_conversation_id,
+)
+from turnscope.cli.options import (
+    CHECK_COLOR,
+    DB_HELP,
+    ENV_JAEGER,
+    PRICES_HELP,
+    STATUS_COLORS,
+    CliError,
+    open_store,
+    paint,
+    positive,
+    token_count,
+    use_color,
 )
 from turnscope.records import ALL_REASONS, CATEGORIES, STATUSES
 from turnscope.repro.command import add_repro_command
 from turnscope.viewer.format import category_text, check_text, duration  # no Streamlit
 
 EXIT_USAGE = 2
-ENV_JAEGER = "TURNSCOPE_JAEGER_URL"
-
-DB_HELP = "database file or SQLAlchemy URL (default: $TURNSCOPE_DB, else ./turnscope.db)"
-PRICES_HELP = (
-    "TOML price file adding or overriding models' prices, USD per million tokens "
-    "(default: $TURNSCOPE_PRICES; format: docs/cost.md); applies to runs already recorded"
-)
-
-
-class CliError(Exception):
-    """A user-fixable problem: printed as one line, exit status 2."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--search", help="text to find in error messages and explanations")
     p.add_argument("--since", help="only runs started since: 30m, 2h, 7d or an ISO date/time")
     p.add_argument("--conversation", metavar="ID", help=CONVERSATION_HELP)
-    p.add_argument("--limit", type=_positive, default=20, help="how many runs (default 20)")
+    p.add_argument("--limit", type=positive, default=20, help="how many runs (default 20)")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p.add_argument("--prices", metavar="FILE", help=PRICES_HELP)
     p.set_defaults(func=cmd_runs)
@@ -144,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_why)
 
     add_diff_command(sub)
-    add_conversations_command(sub, DB_HELP, _positive, PRICES_HELP)
+    add_conversations_command(sub)
     add_view_command(sub)
     add_export_otlp_command(sub)
     add_repro_command(sub)
@@ -248,7 +250,7 @@ def cmd_view(args: argparse.Namespace) -> int:
     secrets_file = access.oidc_secrets(args.secrets) if args.auth == "oidc" else None
     url = resolve_url(args.db)
     try:
-        _store(url).close()
+        open_store(url).close()
     except StoreError as exc:
         # start anyway: the page says the same and works as soon as runs are recorded there
         print(f"turnscope: warning: {exc}", file=sys.stderr)
@@ -434,7 +436,8 @@ def cmd_export_otlp(args: argparse.Namespace) -> int:
         default_endpoint="http://localhost:4318" if http else "http://localhost:4317",
     )
     assert settings is not None
-    _store(args.db).close()  # a missing or foreign database is a one-line error, before any export
+    # a missing or foreign database is a one-line error, before any export
+    open_store(args.db).close()
     progress = None if args.quiet else ProgressBar(sys.stderr)
     if not args.quiet:
         print(f"Exporting runs to {settings.label} ({settings.protocol})...", file=sys.stderr)
@@ -533,22 +536,6 @@ def _mb(size: int) -> str:
     return f"{size / 1e6:,.1f} MB"
 
 
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return number
-
-
-def _store(db: str | None) -> Any:
-    from turnscope.store.queries import Store
-
-    return Store(db)
-
-
 # --- demo ------------------------------------------------------------------------------------
 
 
@@ -586,7 +573,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from turnscope.store.costs import add_costs
     from turnscope.store.queries import RunFilter, parse_since
 
-    store = _store(args.db)
+    store = open_store(args.db)
     conversation = args.conversation and resolve_conversation_id(store, args.conversation)
     flt = RunFilter(
         conversation_id=conversation or None,
@@ -606,28 +593,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(json.dumps(runs, indent=2, ensure_ascii=False, default=str))
         return 0
     total = store.count_runs(flt)
-    print(render_runs_table(runs, color=_color()))
+    print(render_runs_table(runs, color=use_color()))
     shown = f"{len(runs)} of {total} runs" if total > len(runs) else f"{total} runs"
     print(f"\n{shown} in {store.label}. Explain one: turnscope why TRACE_ID")
     return 0
-
-
-STATUS_COLORS = {
-    "succeeded": "32",
-    "succeeded_with_errors": "33",
-    "failed": "31",
-    "incomplete": "35",
-    "running": "36",
-}
-CHECK_COLOR = "33"  # the CHECK marker and the Warnings heading (amber, as recovered errors)
-
-
-def _color() -> bool:
-    return sys.stdout.isatty() and os.environ.get("NO_COLOR") is None
-
-
-def _paint(text: str, code: str | None, color: bool) -> str:
-    return f"\x1b[{code}m{text}\x1b[0m" if color and code else text
 
 
 def render_runs_table(runs: list[dict[str, Any]], color: bool = False) -> str:
@@ -650,7 +619,7 @@ def render_runs_table(runs: list[dict[str, Any]], color: bool = False) -> str:
                 _cut(run["agent_path"] or "", 30),
                 turns,
                 str(run["error_count"]),
-                _tokens(run["input_tokens"] + run["output_tokens"]),
+                token_count(run["input_tokens"] + run["output_tokens"]),
                 cost_text(run),
                 duration(run["duration_ms"]),
                 run["trace_id"],
@@ -665,9 +634,9 @@ def render_runs_table(runs: list[dict[str, Any]], color: bool = False) -> str:
         for i, (cell, width) in enumerate(zip(row, widths, strict=True)):
             padded = cell.ljust(width)
             if i == 1:
-                padded = _paint(padded, STATUS_COLORS.get(cell), color)
+                padded = paint(padded, STATUS_COLORS.get(cell), color)
             elif i == 2 and cell:
-                padded = _paint(padded, CHECK_COLOR, color)
+                padded = paint(padded, CHECK_COLOR, color)
             cells.append(padded)
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
@@ -686,12 +655,6 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _tokens(n: int | None) -> str:
-    if not n:
-        return "0"
-    return f"{n / 1000:.1f}k" if n >= 1000 else str(n)
-
-
 # --- why -------------------------------------------------------------------------------------
 
 
@@ -701,7 +664,7 @@ def cmd_why(args: argparse.Namespace) -> int:
     from turnscope.prices import load_book
 
     book = load_book(args.prices)
-    store = _store(args.db)
+    store = open_store(args.db)
     trace_id = store.resolve_trace_id(args.trace_id)
     run = store.get_run(trace_id)
     analysis = store.analysis(trace_id)
@@ -711,7 +674,7 @@ def cmd_why(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False, default=str))
     else:
-        print(render_why(report, analysis, color=_color(), cost=cost))
+        print(render_why(report, analysis, color=use_color(), cost=cost))
     return 0
 
 
@@ -744,7 +707,7 @@ def render_why(report: dict[str, Any], analysis: Any, color: bool = False, cost:
     head = f"{report['trace_id']}  {report['workflow'] or ''}".rstrip()
     category = category_text(report["category"], report.get("reason"))
     label = status + (f" · {category}" if category else "")
-    lines = [head, _paint(label, STATUS_COLORS.get(status), color), "", report["explanation"], ""]
+    lines = [head, paint(label, STATUS_COLORS.get(status), color), "", report["explanation"], ""]
     facts = [
         ("exception", report["exception"]),
         ("message", report["message"]),
@@ -770,7 +733,7 @@ def render_why(report: dict[str, Any], analysis: Any, color: bool = False, cost:
             tool = f" {group['tool']}" if group.get("tool") else ""
             lines.append(f"  - {group['category']}{tool} ×{group['count']}: {group['message']}")
     if report.get("warnings"):
-        lines += ["", _paint("Warnings (worth a look):", CHECK_COLOR, color)]
+        lines += ["", paint("Warnings (worth a look):", CHECK_COLOR, color)]
         for warning in report["warnings"]:
             lines.append(f"  - {warning['kind']}{_where(warning)}: {warning['message']}")
     turns = analysis.structure.turns
@@ -785,7 +748,7 @@ def render_why(report: dict[str, Any], analysis: Any, color: bool = False, cost:
             errors = f" · {turn.errors} error(s)" if turn.errors else ""
             lines.append(
                 f"  {turn.number:>3}  {turn.agent or '?'}{nested}: {turn.model_calls} model call(s)"
-                f", {turn.tool_calls} tool call(s), {_tokens(tokens)} tokens, {took}{errors}"
+                f", {turn.tool_calls} tool call(s), {token_count(tokens)} tokens, {took}{errors}"
             )
     return "\n".join(lines)
 
@@ -864,7 +827,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from turnscope.analysis.diff import check_workflows, diff_runs
     from turnscope.analysis.diff_words import render_text
 
-    store = _store(args.db)
+    store = open_store(args.db)
     sides = []
     for given in (args.a, args.b):
         trace_id = store.resolve_trace_id(given)
@@ -878,4 +841,3 @@ def cmd_diff(args: argparse.Namespace) -> int:
     else:
         print(render_text(diff))
     return 0
-
