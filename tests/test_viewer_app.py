@@ -632,7 +632,8 @@ def test_foreign_database_is_a_message(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_view_command_is_local_and_private() -> None:
-    from turnscope.cli import build_parser, view_command
+    from turnscope.cli import build_parser
+    from turnscope.cli.view import view_command
 
     args = build_parser().parse_args(["view"])
     assert (args.host, args.port) == ("127.0.0.1", 8501)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from turnscope import cli
+from turnscope.cli.view import view_command
 from turnscope.viewer import access
 
 
@@ -81,5 +82,5 @@ def test_oidc_needs_a_complete_auth_section_and_never_prints_its_values(
 def test_streamlit_is_not_asked_to_look_up_an_external_address() -> None:
     """On 0.0.0.0 Streamlit's welcome lines ask a public service for the external IP; turnscope
     prints its own start lines, so the welcome is off."""
-    command = cli.view_command("0.0.0.0", 8501)
+    command = view_command("0.0.0.0", 8501)
     assert command[command.index("--logger.hideWelcomeMessage") + 1] == "true"

@@ -1,16 +1,12 @@
-"""``turnscope conversations`` and ``turnscope runs --conversation``: the runs of one chat.
-
-The command's code, registered in ``cli.build_parser`` by ``add_conversations_command``
-(which hands over the shared option help and types: this module does not import cli.py).
-"""
+"""``turnscope conversations`` and ``turnscope runs --conversation``: the runs of one chat."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from typing import Any
 
+from turnscope.cli.options import DB_HELP, PRICES_HELP, positive
 from turnscope.viewer.format import clip, cost_cell, duration, tokens  # no Streamlit
 
 CONVERSATION_HELP = (
@@ -20,9 +16,7 @@ CONVERSATION_HELP = (
 )
 
 
-def add_conversations_command(
-    sub: Any, db_help: str, positive: Callable[[str], int], prices_help: str
-) -> None:
+def add_conversations_command(sub: Any) -> None:
     """Register ``turnscope conversations``."""
     p = sub.add_parser(
         "conversations",
@@ -39,9 +33,9 @@ def add_conversations_command(
         ),
         epilog="Example: turnscope conversations --db demo.db --limit 5",
     )
-    p.add_argument("--db", help=db_help)
+    p.add_argument("--db", help=DB_HELP)
     p.add_argument("--limit", type=positive, default=20, help="how many conversations (default 20)")
-    p.add_argument("--prices", metavar="FILE", help=prices_help)
+    p.add_argument("--prices", metavar="FILE", help=PRICES_HELP)
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     p.set_defaults(func=cmd_conversations)
 
