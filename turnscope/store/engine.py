@@ -315,18 +315,16 @@ def check_schema(engine: Engine, label: str) -> None:
     try:
         with engine.connect() as conn:
             tables = set(inspect(conn).get_table_names())
+            current = _stored_revision(conn)
     except (OperationalError, DatabaseError) as exc:
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         raise StoreError(f"cannot read {label}: {reason}") from None
     if "runs" not in tables or "spans" not in tables:
         raise StoreError(f"{label} is not a turnscope database (no runs/spans tables)")
-    if "alembic_version" in tables:
-        # readers never migrate (read-only): an older schema lacks columns they select
-        with engine.connect() as conn:
-            current = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
-        if current is not None and str(current) < READER_REVISION:
-            raise StoreError(
-                f"{label} has an older turnscope schema ({current}, this turnscope reads "
-                f"{READER_REVISION}): open it once for writing (turnscope.instrument() or "
-                "TurnscopeProcessor on it) to upgrade it"
-            )
+    # readers never migrate (read-only): an older schema lacks columns they select
+    if current is not None and current < READER_REVISION:
+        raise StoreError(
+            f"{label} has an older turnscope schema ({current}, this turnscope reads "
+            f"{READER_REVISION}): open it once for writing (turnscope.instrument() or "
+            "TurnscopeProcessor on it) to upgrade it"
+        )
